@@ -1,0 +1,220 @@
+"""
+A real one-node Ceph cluster (1 mon, 1 mgr, 1 memstore OSD) for the lab.
+
+Everything lives under one directory and listens on 127.0.0.1 only; nothing
+is written to /etc/ceph, /var/lib/ceph or /var/log/ceph, and no systemd is
+needed. Debian's ceph-mon, ceph-mgr, ceph-osd and ceph-common provide the
+binaries.
+"""
+
+import json
+import os
+import subprocess
+import uuid
+
+from lab import proc
+
+CLUSTER = "ceph"
+
+_CONF = """\
+[global]
+fsid = {fsid}
+mon host = [v2:127.0.0.1:{v2},v1:127.0.0.1:{v1}]
+public addr = 127.0.0.1
+public network = 127.0.0.0/8
+ms bind ipv6 = false
+auth cluster required = cephx
+auth service required = cephx
+auth client required = cephx
+run dir = {dir}/run
+admin socket = $run_dir/$cluster-$name.asok
+log file = {dir}/log/$cluster-$name.log
+mon cluster log file = {dir}/log/$cluster.log
+crash dir = {dir}/crash
+mon data = {dir}/mon/$cluster-$id
+mgr data = {dir}/mgr/$cluster-$id
+osd data = {dir}/osd/$cluster-$id
+osd pool default size = 1
+osd pool default min size = 1
+osd pool default pg num = 8
+osd pool default pgp num = 8
+osd pool default pg autoscale mode = off
+osd crush chooseleaf type = 0
+mon allow pool size one = true
+mon allow pool delete = true
+mon warn on pool no redundancy = false
+mon data avail warn = 1
+mon data avail crit = 0
+auth allow insecure global id reclaim = false
+osd objectstore = memstore
+memstore device bytes = 2147483648
+osd fast shutdown = false
+# Propose mon updates at once instead of batching them for a second.
+paxos propose interval = 0.01
+paxos min wait = 0.001
+mgr initial modules =
+
+[mon]
+keyring = $mon_data/keyring
+
+[mgr]
+keyring = $mgr_data/keyring
+
+[osd]
+keyring = $osd_data/keyring
+
+[client.admin]
+keyring = {dir}/{cluster}.client.admin.keyring
+"""
+
+
+class CephLab:
+    """A one-node Ceph cluster under ``directory``."""
+
+    def __init__(self, directory):
+        self.dir = os.path.abspath(directory)
+        self.conf = os.path.join(self.dir, f"{CLUSTER}.conf")
+        self.admin_keyring = os.path.join(self.dir, f"{CLUSTER}.client.admin.keyring")
+        self.piddir = os.path.join(self.dir, "pids")
+        self.logdir = os.path.join(self.dir, "log")
+
+    # -- CLI ---------------------------------------------------------------
+
+    def ceph(self, *args, stdin=None, check=True, timeout=30, json_out=True):
+        """Run the ceph CLI as client.admin against this cluster; JSON is decoded."""
+        cmd = ["ceph", "--conf", self.conf, "--connect-timeout", "10", *args]
+        if json_out:
+            cmd += ["--format", "json"]
+        out = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout)
+        if check and out.returncode:
+            raise RuntimeError(f"ceph {' '.join(args)}: {out.stderr.strip()}")
+        if not json_out:
+            return out.stdout
+        return json.loads(out.stdout) if out.stdout.strip() else None
+
+    def rbd(self, *args, check=True, timeout=30, client_id="admin", keyring=None, conf=None):
+        """Run the rbd CLI (as ``client_id``) against this cluster; returns stdout."""
+        cmd = ["rbd", "--conf", conf or self.conf, "--id", client_id]
+        if keyring:
+            cmd += ["--keyring", keyring]
+        out = subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=timeout)
+        if check and out.returncode:
+            raise RuntimeError(f"rbd {' '.join(args)}: {out.stderr.strip()}")
+        return out.stdout
+
+    @property
+    def fsid(self):
+        with open(self.conf) as conf:
+            for line in conf:
+                if line.startswith("fsid ="):
+                    return line.split("=", 1)[1].strip()
+        raise RuntimeError(f"no fsid in {self.conf}")
+
+    @property
+    def mon_host(self):
+        with open(self.conf) as conf:
+            for line in conf:
+                if line.startswith("mon host ="):
+                    return line.split("=", 1)[1].strip()
+        raise RuntimeError(f"no mon host in {self.conf}")
+
+    # -- life cycle --------------------------------------------------------
+
+    def exists(self):
+        return os.path.exists(os.path.join(self.dir, "mon", f"{CLUSTER}-a", "store.db"))
+
+    def running(self):
+        return {name: pid for name, pid in proc.pids(self.piddir).items() if proc.alive(pid)}
+
+    def up(self, timeout=90):
+        """Create the cluster on first use, start its daemons and wait until healthy."""
+        if not self.exists():
+            self._mkfs()
+        self._start()
+        self.wait_healthy(timeout)
+        return self
+
+    def down(self):
+        return proc.stop_all(self.piddir)
+
+    def _run(self, *argv):
+        subprocess.run(argv, check=True, capture_output=True, text=True)
+
+    def _mkfs(self):
+        for sub in ("run", "log", "crash", "mon", "mgr", "osd"):
+            os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
+        fsid = str(uuid.uuid4())
+        v1, v2 = proc.free_port(), proc.free_port()
+        with open(self.conf, "w") as conf:
+            conf.write(_CONF.format(fsid=fsid, v1=v1, v2=v2, dir=self.dir, cluster=CLUSTER))
+
+        mon_keyring = os.path.join(self.dir, "mon.keyring")
+        self._run("ceph-authtool", "--create-keyring", mon_keyring, "--gen-key", "-n", "mon.",
+                  "--cap", "mon", "allow *")
+        self._run("ceph-authtool", "--create-keyring", self.admin_keyring, "--gen-key",
+                  "-n", "client.admin", "--cap", "mon", "allow *", "--cap", "osd", "allow *",
+                  "--cap", "mds", "allow *", "--cap", "mgr", "allow *")
+        os.chmod(self.admin_keyring, 0o600)
+        mgr_dir = os.path.join(self.dir, "mgr", f"{CLUSTER}-x")
+        os.makedirs(mgr_dir, exist_ok=True)
+        mgr_keyring = os.path.join(mgr_dir, "keyring")
+        self._run("ceph-authtool", "--create-keyring", mgr_keyring, "--gen-key", "-n", "mgr.x",
+                  "--cap", "mon", "allow profile mgr", "--cap", "osd", "allow *",
+                  "--cap", "mds", "allow *")
+        # The mon learns the admin and mgr keys from its mkfs keyring.
+        for keyring in (self.admin_keyring, mgr_keyring):
+            self._run("ceph-authtool", mon_keyring, "--import-keyring", keyring)
+
+        monmap = os.path.join(self.dir, "monmap")
+        self._run("monmaptool", "--create", "--fsid", fsid,
+                  "--addv", "a", f"[v2:127.0.0.1:{v2},v1:127.0.0.1:{v1}]", monmap)
+        self._run("ceph-mon", "--conf", self.conf, "--mkfs", "-i", "a",
+                  "--monmap", monmap, "--keyring", mon_keyring)
+        self._start_mon()
+        proc.wait_for(lambda: self.ceph("mon", "stat", check=False, timeout=15), 30, "ceph-mon")
+
+        osd_uuid = str(uuid.uuid4())
+        osd_id = self.ceph("osd", "new", osd_uuid)["osdid"]
+        osd_dir = os.path.join(self.dir, "osd", f"{CLUSTER}-{osd_id}")
+        os.makedirs(osd_dir, exist_ok=True)
+        # The OSD key comes from the mon first, so the OSD's mkfs can authenticate.
+        osd_keyring = os.path.join(osd_dir, "keyring")
+        self.ceph("auth", "get-or-create", f"osd.{osd_id}", "osd", "allow *",
+                  "mon", "allow profile osd", "mgr", "allow profile osd", "-o", osd_keyring, json_out=False)
+        self._run("ceph-osd", "--conf", self.conf, "-i", str(osd_id), "--mkfs",
+                  "--osd-uuid", osd_uuid)
+
+    def _start_mon(self):
+        if "ceph-mon" not in self.running():
+            proc.start_daemon("ceph-mon", ["ceph-mon", "--conf", self.conf, "-f", "-i", "a"],
+                              self.piddir, self.logdir)
+
+    def _start(self):
+        self._start_mon()
+        running = self.running()
+        if "ceph-mgr" not in running:
+            proc.start_daemon("ceph-mgr", ["ceph-mgr", "--conf", self.conf, "-f", "-i", "x"],
+                              self.piddir, self.logdir)
+        if "ceph-osd" not in running:
+            proc.start_daemon("ceph-osd", ["ceph-osd", "--conf", self.conf, "-f", "-i", "0"],
+                              self.piddir, self.logdir)
+
+    def healthy(self):
+        """HEALTH_OK, the OSD up and in, and every PG active+clean."""
+        status = self.ceph("status", check=False, timeout=15)
+        if not status or status["health"]["status"] != "HEALTH_OK":
+            return False
+        osdmap = status["osdmap"].get("osdmap", status["osdmap"])
+        if osdmap.get("num_up_osds") != 1 or osdmap.get("num_in_osds") != 1:
+            return False
+        pgmap = status["pgmap"]
+        clean = sum(s["count"] for s in pgmap.get("pgs_by_state", [])
+                    if s["state_name"] == "active+clean")
+        return clean == pgmap.get("num_pgs", 0)
+
+    def wait_healthy(self, timeout=90):
+        proc.wait_for(self.healthy, timeout, f"Ceph cluster in {self.dir} (see {self.logdir})",
+                      interval=0.5)
+
+    def rss_kib(self):
+        return {name: proc.rss_kib(pid) for name, pid in self.running().items()}

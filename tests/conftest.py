@@ -1,0 +1,137 @@
+"""
+Shared pytest fixtures: the real lab (Ceph, libvirtd) and Salt loaders over it.
+
+Unit tests need none of this. Functional tests load the project's modules
+through Salt's loader (after a real ``saltutil.sync_all`` from ``salt/``) and
+act on the lab cluster and daemon. Integration tests (tests/integration)
+add a Salt master and minions started with pytest-salt-factories.
+"""
+
+import os
+import pathlib
+import shutil
+import sys
+import tempfile
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from lab.ceph import CephLab  # noqa: E402
+from lab.libvirt import LibvirtLab  # noqa: E402
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config):
+    """Keep salt-factories' log server on loopback (it binds 0.0.0.0 by default)."""
+    log_server = config.pluginmanager.get_plugin("saltfactories-log-server")
+    if log_server is not None:
+        log_server.log_host = "127.0.0.1"
+
+
+@pytest.fixture(scope="session")
+def event_listener():
+    """salt-factories' event listener, bound to 127.0.0.1 instead of every address."""
+    from saltfactories.plugins.event_listener import EventListener
+
+    listener = EventListener()
+    listener.host = "127.0.0.1"
+    listener.address = f"tcp://127.0.0.1:{listener.port}"
+    with listener:
+        yield listener
+
+
+@pytest.fixture(scope="session")
+def lab_dir():
+    """One short-pathed directory for all lab state of this test session (unix sockets
+    have a 108-byte path limit). Removed at the end unless KEEP_LAB=1."""
+    path = pathlib.Path(tempfile.mkdtemp(prefix="coslab-"))
+    path.chmod(0o755)  # libvirtd runs as an unprivileged user and must reach its subdirectory
+    yield path
+    if os.environ.get("KEEP_LAB") != "1":
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def salt_factories_config(lab_dir):
+    """salt-factories writes its daemons' trees under the lab directory, not /tmp."""
+    return {"root_dir": str(lab_dir / "salt")}
+
+
+@pytest.fixture(scope="session")
+def ceph_lab(lab_dir):
+    """A running one-node Ceph cluster; ``ceph_lab.ceph(...)`` asks it directly."""
+    cluster = CephLab(lab_dir / "ceph")
+    try:
+        cluster.up()
+        yield cluster
+    finally:
+        cluster.down()
+
+
+@pytest.fixture(scope="session")
+def libvirt_lab(lab_dir):
+    """A running unprivileged libvirtd; ``libvirt_lab.virsh(...)`` asks it directly."""
+    daemon = LibvirtLab(lab_dir / "libvirt")
+    try:
+        daemon.up()
+        yield daemon
+    finally:
+        daemon.down()
+
+
+@pytest.fixture(scope="module")
+def minion_opts(lab_dir, request):
+    """Minion options for a masterless minion whose file root is the project's salt/ tree
+    and whose connection defaults point at whichever lab parts the test module uses."""
+    import salt.config
+
+    root = lab_dir / "functional" / request.module.__name__
+    opts = salt.config.minion_config(None)
+    opts.update(
+        {
+            "id": "functional",
+            "root_dir": str(root),
+            "cachedir": str(root / "cache"),
+            "pki_dir": str(root / "pki"),
+            "sock_dir": str(root / "sock"),
+            "extension_modules": str(root / "extmods"),
+            "file_client": "local",
+            "file_roots": {"base": [str(ROOT / "salt" / "states"), str(ROOT / "salt")]},
+            "pillar_roots": {"base": [str(root / "pillar")]},
+            "log_file": str(root / "minion.log"),
+            "ceph_openstack": {},
+        }
+    )
+    if "ceph_lab" in request.fixturenames:
+        cluster = request.getfixturevalue("ceph_lab")
+        opts["ceph_openstack"].update({"conf": cluster.conf, "keyring": cluster.admin_keyring})
+    if "libvirt_lab" in request.fixturenames:
+        opts["ceph_openstack"]["libvirt"] = {"uri": request.getfixturevalue("libvirt_lab").uri}
+    for sub in ("cache", "pki", "sock", "extmods", "pillar"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    return opts
+
+
+@pytest.fixture(scope="module")
+def loaders(minion_opts):
+    """Salt's loaders over the synced project modules (``loaders.modules.cephpool.get``,
+    ``loaders.states.cephpool.present``)."""
+    from saltfactories.utils.functional import Loaders
+
+    return Loaders(minion_opts)
+
+
+@pytest.fixture
+def modules(loaders):
+    """Execution modules, with ``__context__`` reset after each test."""
+    yield loaders.modules
+    loaders.reset_state()
+
+
+@pytest.fixture
+def states(loaders):
+    """State modules, with ``__context__`` reset after each test."""
+    yield loaders.states
+    loaders.reset_state()
