@@ -1,0 +1,206 @@
+"""
+Salt master and minions for the lab: configuration, sandbox roots, pillar.
+
+The same configuration serves the demo (plain daemons started here, tracked by
+PID files) and the integration tests (handed to pytest-salt-factories as
+overrides). Every minion gets a sandbox root that stands in for its ``/``:
+the formula's ``lookup:root`` points there, so /etc/ceph, /etc/nova and the
+other config trees of the lab live under the lab directory.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import yaml
+
+from lab import proc
+
+PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STOCK_CONFIGS = os.path.join(PROJECT, "lab", "files")
+
+#: minion id -> roles (the ``role`` grain)
+MINIONS = {"mon1": ["mon"], "ctl1": ["controller"], "cmp1": ["compute"]}
+
+#: The stock config files each role's sandbox root starts with.
+ROLE_FILES = {
+    "controller": ["etc/cinder/cinder.conf", "etc/glance/glance-api.conf"],
+    "compute": ["etc/nova/nova.conf"],
+}
+
+
+def file_roots():
+    """The master's file_roots: the SLS tree and the extension modules."""
+    return {"base": [os.path.join(PROJECT, "salt", "states"), os.path.join(PROJECT, "salt")]}
+
+
+def sandbox_root(directory, minion_id):
+    """The directory that stands in for ``/`` on lab minion ``minion_id``."""
+    return os.path.join(directory, "roots", minion_id)
+
+
+def prepare_sandbox(directory, minion_id, roles):
+    """Create the minion's sandbox root with stock-looking OpenStack config files."""
+    root = sandbox_root(directory, minion_id)
+    for role in roles:
+        for relpath in ROLE_FILES.get(role, []):
+            target = os.path.join(root, relpath)
+            if not os.path.exists(target):
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                shutil.copyfile(os.path.join(STOCK_CONFIGS, os.path.basename(relpath)), target)
+    os.makedirs(os.path.join(root, "etc", "ceph"), exist_ok=True)
+    return root
+
+
+def connection_opts(ceph=None, libvirt=None):
+    """Minion options that point the modules' connection defaults at the lab."""
+    opts = {}
+    if ceph is not None:
+        opts.update({"conf": ceph.conf, "keyring": ceph.admin_keyring})
+    if libvirt is not None:
+        opts["libvirt"] = {"uri": libvirt.uri}
+    return opts
+
+
+def minion_overrides(directory, minion_id, roles, ceph=None, libvirt=None):
+    """Options of one lab minion beyond what the master connection needs."""
+    conn = connection_opts(ceph if "mon" in roles else None,
+                           libvirt if "compute" in roles else None)
+    return {
+        "id": minion_id,
+        "grains": {"role": roles if len(roles) > 1 else roles[0]},
+        "ceph_openstack": conn,
+        "file_roots": file_roots(),
+        "mine_interval": 60,
+    }
+
+
+def write_pillar(directory, project_pillar=os.path.join(PROJECT, "pillar")):
+    """
+    The lab's pillar tree: the project's example pillar plus a lab overlay that
+    points each minion's ``lookup:root`` at its sandbox and uses local users.
+
+    Returns the list of pillar roots (lab overlay first, so its top.sls wins).
+    """
+    lab_pillar = os.path.join(directory, "pillar")
+    os.makedirs(lab_pillar, exist_ok=True)
+    with open(os.path.join(lab_pillar, "top.sls"), "w") as top:
+        yaml.safe_dump({"base": {"*": ["ceph_openstack", "lab"]}}, top)
+    overlay = (
+        "ceph_openstack:\n"
+        "  lookup:\n"
+        f"    root: {directory}/roots/{{{{ grains['id'] }}}}\n"
+        "    owners: {cinder: nobody, glance: nobody, nova: nobody, qemu: nobody}\n"
+        "    groups: {cinder: nogroup, glance: nogroup, nova: nogroup, qemu: nogroup}\n"
+        "  packages: {manage: false}\n"
+        "  services: {restart: false}\n"
+    )
+    with open(os.path.join(lab_pillar, "lab.sls"), "w") as sls:
+        sls.write(overlay)
+    return [lab_pillar, project_pillar]
+
+
+class SaltLab:
+    """A Salt master and the lab minions as plain daemons under ``directory``."""
+
+    def __init__(self, directory, ceph=None, libvirt=None, minions=None):
+        self.dir = os.path.abspath(directory)
+        self.ceph = ceph
+        self.libvirt = libvirt
+        self.minions = dict(minions or MINIONS)
+        self.piddir = os.path.join(self.dir, "pids")
+        self.logdir = os.path.join(self.dir, "log")
+        self.master_dir = os.path.join(self.dir, "master")
+        self.bin = os.path.dirname(sys.executable)
+
+    def _write_config(self, confdir, config):
+        os.makedirs(confdir, exist_ok=True)
+        name = "master" if confdir == self.master_dir else "minion"
+        with open(os.path.join(confdir, name), "w") as out:
+            yaml.safe_dump(config, out, default_flow_style=False)
+
+    def master_config(self):
+        ports = self._ports()
+        return {
+            "id": "master",
+            "root_dir": self.master_dir,
+            "interface": "127.0.0.1",
+            "publish_port": ports["publish"],
+            "ret_port": ports["ret"],
+            "auto_accept": True,
+            "file_roots": file_roots(),
+            "pillar_roots": {"base": write_pillar(os.path.dirname(self.dir))},
+            "log_file": os.path.join(self.logdir, "master.log"),
+            "log_level_logfile": "info",
+            "worker_threads": 3,
+        }
+
+    def _ports(self):
+        path = os.path.join(self.dir, "ports.json")
+        if not os.path.exists(path):
+            os.makedirs(self.dir, exist_ok=True)
+            with open(path, "w") as out:
+                json.dump({"publish": proc.free_port(), "ret": proc.free_port()}, out)
+        with open(path) as ports:
+            return json.load(ports)
+
+    def minion_config(self, minion_id):
+        roles = self.minions[minion_id]
+        config = minion_overrides(os.path.dirname(self.dir), minion_id, roles,
+                                  self.ceph, self.libvirt)
+        config.update({
+            "root_dir": os.path.join(self.dir, "minions", minion_id),
+            "master": "127.0.0.1",
+            "master_port": self._ports()["ret"],
+            "log_file": os.path.join(self.logdir, f"minion-{minion_id}.log"),
+            "log_level_logfile": "info",
+        })
+        return config
+
+    def up(self, timeout=60):
+        """Start the master and minions (once) and wait until every minion answers."""
+        running = self.running()
+        if "salt-master" not in running:
+            self._write_config(self.master_dir, self.master_config())
+            proc.start_daemon("salt-master", [os.path.join(self.bin, "salt-master"), "-c",
+                                              self.master_dir, "-l", "quiet"],
+                              self.piddir, self.logdir)
+        for minion_id, roles in self.minions.items():
+            prepare_sandbox(os.path.dirname(self.dir), minion_id, roles)
+            if f"salt-minion-{minion_id}" not in running:
+                confdir = os.path.join(self.dir, "minions", minion_id, "conf")
+                self._write_config(confdir, self.minion_config(minion_id))
+                proc.start_daemon(f"salt-minion-{minion_id}",
+                                  [os.path.join(self.bin, "salt-minion"), "-c", confdir,
+                                   "-l", "quiet"], self.piddir, self.logdir)
+        proc.wait_for(lambda: set(self.salt("*", "test.ping", timeout=5)) >= set(self.minions),
+                      timeout, "salt minions", interval=1)
+        return self
+
+    def down(self):
+        return proc.stop_all(self.piddir)
+
+    def running(self):
+        return {name: pid for name, pid in proc.pids(self.piddir).items() if proc.alive(pid)}
+
+    def _cli(self, script, *args, timeout=600):
+        cmd = [os.path.join(self.bin, script), "-c", self.master_dir, "--out", "json",
+               "--static", *args]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        try:
+            return json.loads(out.stdout) if out.stdout.strip() else {}
+        except ValueError:
+            raise RuntimeError(f"{script} {' '.join(args)}: {out.stdout[-2000:]} {out.stderr[-2000:]}")
+
+    def salt(self, target, *args, timeout=120):
+        """``salt <target> <args>`` through the lab master; returns the JSON document."""
+        return self._cli("salt", "-t", str(timeout), target, *args, timeout=timeout + 30)
+
+    def salt_run(self, *args, timeout=900):
+        """``salt-run <args>`` through the lab master; returns the JSON document."""
+        return self._cli("salt-run", *args, timeout=timeout)
+
+    def rss_kib(self):
+        return {name: proc.rss_kib(pid) for name, pid in self.running().items()}

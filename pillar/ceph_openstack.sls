@@ -1,0 +1,1 @@
+ceph_openstack: {}

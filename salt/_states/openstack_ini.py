@@ -1,0 +1,118 @@
+"""
+Manage keys in OpenStack (oslo.config) and Ceph ini files, keeping everything else byte for byte.
+
+A thin layer over the ``openstack_ini`` execution module (see its docstring for the
+value convention: booleans ``true``/``false``, lists comma-joined, a list for an oslo
+multi-valued key such as ``[pci] device_spec`` writes one line per value).
+
+.. code-block:: yaml
+
+    /etc/nova/nova.conf:
+      openstack_ini.options_present:
+        - sections:
+            libvirt:
+              images_type: rbd
+              images_rbd_pool: vms
+              rbd_secret_uuid: 691c3607-7ca3-433a-a0c0-5805cea8afa0
+        - user: root
+        - group: nova
+        - mode: "0640"
+
+    legacy nova options:
+      openstack_ini.options_absent:
+        - name: /etc/nova/nova.conf
+        - sections:
+            libvirt: [live_migration_flag]
+
+``changes`` maps ``section/key`` to ``{"old": ..., "new": ...}`` (secret values shown
+as ``********``), plus ``user``/``group``/``mode`` when those change.
+"""
+
+import logging
+
+from salt.exceptions import CommandExecutionError
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "openstack_ini"
+
+
+def __virtual__():
+    return __virtualname__
+
+
+def _run(name, function, comments, **kwargs):
+    """Call the execution module (honouring test mode) and build the state return."""
+    ret = {"name": name, "result": True, "changes": {}, "comment": ""}
+    test = bool(__opts__.get("test", False))
+    try:
+        changes = __salt__["openstack_ini.{}".format(function)](name, test=test, **kwargs)
+    except CommandExecutionError as exc:
+        ret["result"] = False
+        ret["comment"] = str(exc)
+        return ret
+    unchanged, would_change, changed = comments
+    if not changes:
+        ret["comment"] = unchanged.format(name)
+    elif test:
+        ret["result"] = None
+        ret["changes"] = changes
+        ret["comment"] = would_change.format(name, ", ".join(sorted(changes)))
+    else:
+        ret["changes"] = changes
+        ret["comment"] = changed.format(name, ", ".join(sorted(changes)))
+    return ret
+
+
+def options_present(name, sections, secret_keys=None, user=None, group=None, mode=None):
+    """
+    Ensure ini keys hold the given values; every other byte of the file is kept.
+
+    name
+        Absolute path of the ini file (created if missing; its directory must exist).
+    sections
+        ``{section: {key: value}}``.
+    secret_keys
+        More keys (``key`` or ``section/key``) whose values are masked in changes;
+        keys named like password, secret, key or token are always masked.
+    user, group, mode
+        Enforce owner, group and mode; unset ones are kept as they are.
+
+    With ``test=True`` the result is None and ``changes`` lists what a real run
+    would change; nothing is written.
+    """
+    return _run(
+        name,
+        "options_present",
+        (
+            "{} already has the requested values",
+            "{} would change: {}",
+            "{} changed: {}",
+        ),
+        sections=sections,
+        secret_keys=secret_keys,
+        user=user,
+        group=group,
+        mode=mode,
+    )
+
+
+def options_absent(name, sections):
+    """
+    Ensure ini keys are not set; comments and commented defaults stay.
+
+    name
+        Absolute path of the ini file (a missing file has nothing to remove).
+    sections
+        ``{section: [key, ...]}``; every occurrence of each key is removed.
+    """
+    return _run(
+        name,
+        "options_absent",
+        (
+            "{} has none of the keys to remove",
+            "{} would lose: {}",
+            "{} lost: {}",
+        ),
+        sections=sections,
+    )
