@@ -51,6 +51,10 @@ def prepare_sandbox(directory, minion_id, roles):
                 os.makedirs(os.path.dirname(target), exist_ok=True)
                 shutil.copyfile(os.path.join(STOCK_CONFIGS, os.path.basename(relpath)), target)
     os.makedirs(os.path.join(root, "etc", "ceph"), exist_ok=True)
+    hosts = os.path.join(root, "etc", "hosts")
+    if not os.path.exists(hosts):
+        with open(hosts, "w") as out:
+            out.write(f"127.0.0.1\tlocalhost\n127.0.1.1\t{minion_id}\n")
     return root
 
 
@@ -74,6 +78,8 @@ def minion_overrides(directory, minion_id, roles, ceph=None, libvirt=None):
         "ceph_openstack": conn,
         "file_roots": file_roots(),
         "mine_interval": 60,
+        # Salt's hosts module edits this file instead of the real /etc/hosts.
+        "hosts.file": os.path.join(sandbox_root(directory, minion_id), "etc", "hosts"),
     }
 
 

@@ -1,1 +1,1 @@
-ceph_openstack: {}
+../pillar.example

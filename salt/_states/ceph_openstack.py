@@ -1,0 +1,276 @@
+"""
+Formula glue for ceph_openstack: states that need a cephx key or cluster facts.
+
+Keys never pass through Jinja, so they never reach rendered SLS data: these
+states read a pre-generated key from pillar themselves, or fetch a published
+key from the Salt mine (where the mon role puts it, readable only by the
+minions its ACL names), and hand it to the cephauth, virtsecret and
+openstack_ini states.
+
+Mine entries (published by the mon role):
+
+``ceph_openstack_key_<client>``
+    ``cephauth.get_key client.<client>``, readable by the roles in
+    ``clients:<client>:roles`` (and the mons).
+``ceph_openstack_cluster``
+    ``ceph_openstack.cluster_info``: fsid and mon host, readable by every minion.
+"""
+
+import hmac
+import logging
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "ceph_openstack"
+
+CLUSTER_ALIAS = "ceph_openstack_cluster"
+
+
+def __virtual__():
+    return __virtualname__
+
+
+def _ret(name):
+    return {"name": name, "result": True, "changes": {}, "comment": ""}
+
+
+def _fail(ret, comment):
+    ret.update({"result": False, "comment": comment})
+    return ret
+
+
+def key_alias(client):
+    """The mine alias that carries ``client.<client>``'s key."""
+    return f"ceph_openstack_key_{client}"
+
+
+def _acl(roles, targets):
+    """Compound target of the minions allowed to read a published key."""
+    wanted = ["mon"] + [role for role in roles if role != "mon"]
+    return " or ".join(f"( {targets[role]} )" for role in wanted)
+
+
+def _pillar_key(client):
+    clients = __pillar__.get("ceph_openstack", {}).get("clients", {}) or {}
+    return (clients.get(client) or {}).get("key")
+
+
+def _mine_value(alias, targets):
+    found = __salt__["mine.get"](targets["mon"], alias, tgt_type="compound")
+    values = [value for value in (found or {}).values() if value]
+    return values[0] if values else None
+
+
+def _client_key(client, targets):
+    """The key of client.<client>: pre-generated in pillar, else published by a mon."""
+    key = _pillar_key(client)
+    if key:
+        return key, None
+    key = _mine_value(key_alias(client), targets)
+    if key:
+        return key, None
+    return None, (
+        f"no key for client.{client}: it is neither in pillar "
+        f"(ceph_openstack:clients:{client}:key) nor published by a mon yet. Apply the mon "
+        f"role first: salt -C '{targets['mon']}' state.apply ceph_openstack "
+        "(or run the orchestration: salt-run state.orchestrate orch.ceph_openstack)"
+    )
+
+
+def client_present(name, caps, **connection):
+    """
+    Ensure cephx user ``client.<name>`` exists with exactly ``caps``; with a
+    pre-generated key in pillar (``ceph_openstack:clients:<name>:key``), Ceph
+    holds that key.
+
+    .. code-block:: yaml
+
+        cinder:
+          ceph_openstack.client_present:
+            - caps: {mon: profile rbd, osd: profile rbd pool=volumes}
+    """
+    return __states__["cephauth.present"](
+        f"client.{name}", caps=caps, key=_pillar_key(name), **connection
+    )
+
+
+def _published(alias, function, args, allow_tgt, current):
+    """Publish ``function(*args)`` under ``alias`` unless the mine already holds ``current``."""
+    ret = _ret(alias)
+    mine = __salt__["mine.get"](__grains__["id"], alias, tgt_type="glob") or {}
+    if mine.get(__grains__["id"]) is not None and _same(mine[__grains__["id"]], current):
+        ret["comment"] = f"{alias} is published"
+        return ret
+    ret["changes"] = {"published": alias}
+    if __opts__["test"]:
+        ret.update({"result": None, "comment": f"{alias} would be published to {allow_tgt}"})
+        return ret
+    sent = __salt__["mine.send"](
+        alias, *args, mine_function=function, allow_tgt=allow_tgt, allow_tgt_type="compound"
+    )
+    if not sent:
+        return _fail(ret, f"mine.send {alias} failed; is the master reachable?")
+    ret["comment"] = f"{alias} published to {allow_tgt}"
+    return ret
+
+
+def _same(old, new):
+    if isinstance(old, str) and isinstance(new, str):
+        return hmac.compare_digest(old.encode(), new.encode())
+    return old == new
+
+
+def key_published(name, roles, targets, **connection):
+    """
+    Publish client.<name>'s key in the Salt mine, readable only by the minions
+    of ``roles`` (and the mons). Run on a mon.
+
+    .. code-block:: yaml
+
+        publish-cinder:
+          ceph_openstack.key_published:
+            - name: cinder
+            - roles: [controller, compute]
+            - targets: {mon: 'G@role:mon', controller: 'G@role:controller',
+                        compute: 'G@role:compute'}
+    """
+    entity = f"client.{name}"
+    try:
+        current = __salt__["cephauth.get_key"](entity, **connection)
+    except Exception as exc:  # pylint: disable=broad-except
+        if __opts__["test"]:
+            # The user may be created earlier in this very run.
+            ret = _ret(key_alias(name))
+            ret.update({"result": None, "changes": {"published": key_alias(name)},
+                        "comment": f"{key_alias(name)} would be published once {entity} exists"})
+            return ret
+        return _fail(_ret(key_alias(name)), f"cannot read the key of {entity}: {exc}")
+    return _published(key_alias(name), "cephauth.get_key", [entity], _acl(roles, targets), current)
+
+
+def cluster_published(name=CLUSTER_ALIAS, targets=None, **connection):
+    """
+    Publish the cluster's fsid and mon host in the Salt mine for every minion.
+    Run on a mon.
+
+    .. code-block:: yaml
+
+        ceph_openstack_cluster:
+          ceph_openstack.cluster_published
+    """
+    try:
+        current = __salt__["ceph_openstack.cluster_info"](**connection)
+    except Exception as exc:  # pylint: disable=broad-except
+        return _fail(_ret(name), f"cannot read the cluster's fsid and mon host: {exc}")
+    return _published(name, "ceph_openstack.cluster_info", [], "*", current)
+
+
+def ceph_conf(name, targets, fsid=None, mon_host=None, client=None, **kwargs):
+    """
+    Manage ``[global] fsid`` and ``mon host`` (and ``[client]`` options) in a
+    ceph.conf on an OpenStack node, other lines untouched, mode 0644.
+
+    fsid and mon host come from the arguments (pillar) or else from the
+    cluster facts a mon published.
+
+    .. code-block:: yaml
+
+        /etc/ceph/ceph.conf:
+          ceph_openstack.ceph_conf:
+            - targets: {mon: 'G@role:mon'}
+            - client: {rbd cache: true}
+    """
+    if not (fsid and mon_host):
+        facts = _mine_value(CLUSTER_ALIAS, targets) or {}
+        fsid = fsid or facts.get("fsid")
+        mon_host = mon_host or facts.get("mon_host")
+    if not (fsid and mon_host):
+        return _fail(_ret(name), (
+            "fsid and mon host are unknown: set ceph_openstack:fsid and "
+            "ceph_openstack:mon_host in pillar, or apply the mon role first: "
+            f"salt -C '{targets['mon']}' state.apply ceph_openstack"
+        ))
+    sections = {"global": {"fsid": fsid, "mon host": mon_host}}
+    if client:
+        sections["client"] = client
+    kwargs.setdefault("mode", "0644")
+    return __states__["openstack_ini.options_present"](name, sections=sections, **kwargs)
+
+
+def keyring(name, client, targets, user=None, group=None, mode="0640"):
+    """
+    Write the keyring of client.<client> at ``name`` with that owner and mode;
+    the key comes from pillar or from the mine (published by a mon).
+
+    .. code-block:: yaml
+
+        /etc/ceph/ceph.client.cinder.keyring:
+          ceph_openstack.keyring:
+            - client: cinder
+            - user: cinder
+            - group: cinder
+    """
+    key, problem = _client_key(client, targets)
+    if problem:
+        return _fail(_ret(name), problem)
+    return __states__["cephauth.keyring_present"](
+        name, entity=f"client.{client}", key=key, user=user, group=group, mode=mode
+    )
+
+
+def libvirt_secret(name, client, targets, uri=None):
+    """
+    Ensure the libvirt secret ``name`` (a UUID) holds client.<client>'s key,
+    with usage ``client.<client> secret``.
+
+    .. code-block:: yaml
+
+        691c3607-7ca3-433a-a0c0-5805cea8afa0:
+          ceph_openstack.libvirt_secret:
+            - client: cinder
+    """
+    key, problem = _client_key(client, targets)
+    if problem:
+        return _fail(_ret(name), problem)
+    kwargs = {"uri": uri} if uri else {}
+    return __states__["virtsecret.present"](
+        name, usage=f"client.{client} secret", value=key, **kwargs
+    )
+
+
+def pillar_valid(name="ceph_openstack"):
+    """
+    Fail, before anything changes, when the ceph_openstack pillar is malformed;
+    each problem names its pillar key.
+
+    .. code-block:: yaml
+
+        ceph_openstack-pillar:
+          ceph_openstack.pillar_valid:
+            - order: 1
+            - failhard: True
+    """
+    ret = _ret(name)
+    problems = __salt__["ceph_openstack.validate"]()
+    if problems:
+        return _fail(ret, "invalid pillar: " + "; ".join(problems))
+    ret["comment"] = "pillar ceph_openstack is valid"
+    return ret
+
+
+def verified(name="ceph_openstack"):
+    """
+    Fail unless ``ceph_openstack.verify`` passes on this node; the comment
+    lists every check.
+
+    .. code-block:: yaml
+
+        ceph_openstack-verified:
+          ceph_openstack.verified
+    """
+    ret = _ret(name)
+    report = __salt__["ceph_openstack.verify"]()
+    lines = [f"{check}: {result}" for check, result in sorted(report["checks"].items())]
+    ret["comment"] = "\n".join(lines)
+    ret["result"] = bool(report["ok"])
+    return ret

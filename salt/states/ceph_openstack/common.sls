@@ -1,0 +1,43 @@
+{#- Every node: /etc/hosts entries, the Ceph repository (optional) and client packages. #}
+{%- from "ceph_openstack/map.jinja" import co, roles with context %}
+include:
+  - ceph_openstack.validate
+
+{%- for host, address in co.hosts.items() %}
+ceph_openstack-host-{{ host }}:
+  host.present:
+    - name: {{ host | json }}
+    - ip: {{ address | json }}
+{%- endfor %}
+
+{%- if co.repo.manage %}
+ceph_openstack-repo:
+  pkgrepo.managed:
+{%- if grains.os_family == 'Debian' %}
+    - name: deb {{ co.lookup.repo.url.format(release=co.repo.release) }} {{ grains.oscodename }} main
+    - file: /etc/apt/sources.list.d/ceph.list
+    - key_url: {{ co.lookup.repo.key_url }}
+{%- else %}
+    - name: ceph
+    - humanname: Ceph {{ co.repo.release }}
+    - baseurl: {{ co.lookup.repo.url.format(release=co.repo.release) }}
+    - gpgkey: {{ co.lookup.repo.key_url }}
+    - gpgcheck: 1
+{%- endif %}
+{%- endif %}
+
+{%- set pkgs = [] %}
+{%- for role in roles %}
+{%-   for pkg in co.lookup.pkgs.get(role, []) if pkg not in pkgs %}
+{%-     do pkgs.append(pkg) %}
+{%-   endfor %}
+{%- endfor %}
+{%- if co.packages.manage and pkgs %}
+ceph_openstack-packages:
+  pkg.installed:
+    - pkgs: {{ pkgs | json }}
+{%- if co.repo.manage %}
+    - require:
+      - pkgrepo: ceph_openstack-repo
+{%- endif %}
+{%- endif %}

@@ -1,0 +1,71 @@
+{#- Compute role: ceph.conf with the guests' [client] options, their socket and log
+    directories, the client keyring nova uses, the libvirt secrets, and nova.conf [libvirt]. #}
+{%- from "ceph_openstack/map.jinja" import co, paths, keyring_path with context %}
+{%- from "ceph_openstack/client_files.jinja" import ceph_files with context %}
+{%- set lookup = co.lookup %}
+{%- set secrets = co.libvirt.secrets %}
+{%- set nova = co.nova %}
+{%- set owners = {} %}
+{%- for client, spec in co.clients.items() if 'compute' in spec.get('roles', []) %}
+{%-   do owners.update({client: [lookup.owners.nova, lookup.groups.nova]}) %}
+{%- endfor %}
+include:
+  - ceph_openstack.validate
+{{ ceph_files(co, paths, keyring_path, owners, client_section=co.compute_client) }}
+
+{%- for dir in [paths.guest_socket_dir, paths.guest_log_dir] %}
+
+ceph_openstack-guest-dir-{{ loop.index }}:
+  file.directory:
+    - name: {{ dir | json }}
+    - user: {{ lookup.owners.qemu | json }}
+    - group: {{ lookup.groups.qemu | json }}
+    - mode: '0775'
+    - makedirs: True
+{%- endfor %}
+
+{%- for name, secret in secrets.items() %}
+
+ceph_openstack-libvirt-secret-{{ name }}:
+  ceph_openstack.libvirt_secret:
+    - name: {{ secret.uuid | json }}
+    - client: {{ secret.get('client', name) | json }}
+    - targets: {{ co.targets | json }}
+{%-   if lookup.libvirt_uri %}
+    - uri: {{ lookup.libvirt_uri | json }}
+{%-   endif %}
+{%- endfor %}
+
+{%- if nova %}
+{%-   set libvirt = {
+        'images_type': 'rbd',
+        'images_rbd_pool': nova.pool,
+        'images_rbd_ceph_conf': paths.ceph_conf_real,
+        'rbd_user': nova.client,
+      } %}
+{%-   if nova.get('secret') %}
+{%-     do libvirt.update({'rbd_secret_uuid': secrets[nova.secret].uuid}) %}
+{%-   endif %}
+{%-   do libvirt.update(nova.get('options') or {}) %}
+{%-   set nova_sections = salt['slsutil.merge']({'libvirt': libvirt}, nova.conf or {}, strategy='recurse') %}
+
+ceph_openstack-nova-conf:
+  openstack_ini.options_present:
+    - name: {{ paths.nova_conf | json }}
+    - sections: {{ nova_sections | json }}
+    - require:
+      - ceph_openstack: ceph_openstack-ceph-conf
+
+{%-   if co.services.restart %}
+
+ceph_openstack-service-nova_compute:
+  service.running:
+    - name: {{ lookup.services.nova_compute | json }}
+    - watch:
+      - openstack_ini: ceph_openstack-nova-conf
+      - ceph_openstack: ceph_openstack-ceph-conf
+{%-     for client in owners %}
+      - ceph_openstack: ceph_openstack-keyring-{{ client }}
+{%-     endfor %}
+{%-   endif %}
+{%- endif %}

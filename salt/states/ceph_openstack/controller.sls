@@ -1,0 +1,103 @@
+{#- Controller role: ceph.conf, keyrings for glance, cinder and cinder-backup, and the Ceph
+    options of cinder.conf and glance-api.conf; services restart when those change. #}
+{%- from "ceph_openstack/map.jinja" import co, paths, keyring_path with context %}
+{%- from "ceph_openstack/client_files.jinja" import ceph_files with context %}
+{%- set lookup = co.lookup %}
+{%- set secrets = co.libvirt.secrets %}
+{%- set glance = co.glance %}
+{%- set owners = {} %}
+{%- for client, spec in co.clients.items() if 'controller' in spec.get('roles', []) %}
+{%-   set service = 'glance' if glance and client == glance.client else 'cinder' %}
+{%-   do owners.update({client: [lookup.owners[service], lookup.groups[service]]}) %}
+{%- endfor %}
+include:
+  - ceph_openstack.validate
+{{ ceph_files(co, paths, keyring_path, owners) }}
+
+{#- cinder.conf: one section per RBD backend, listed in enabled_backends; backups on Ceph. #}
+{%- set cinder = co.cinder %}
+{%- set cinder_sections = {'DEFAULT': {}} %}
+{%- if cinder.backends %}
+{%-   do cinder_sections.DEFAULT.update({'enabled_backends': cinder.backends.keys() | join(',')}) %}
+{%- endif %}
+{%- for name, backend in cinder.backends.items() %}
+{%-   set section = {
+        'volume_driver': 'cinder.volume.drivers.rbd.RBDDriver',
+        'volume_backend_name': name,
+        'rbd_pool': backend.pool,
+        'rbd_ceph_conf': paths.ceph_conf_real,
+        'rbd_user': backend.client,
+      } %}
+{%-   if backend.get('secret') %}
+{%-     do section.update({'rbd_secret_uuid': secrets[backend.secret].uuid}) %}
+{%-   endif %}
+{%-   do section.update(backend.get('options') or {}) %}
+{%-   do cinder_sections.update({name: section}) %}
+{%- endfor %}
+{%- if cinder.backup %}
+{%-   do cinder_sections.DEFAULT.update({
+        'backup_driver': 'cinder.backup.drivers.ceph.CephBackupDriver',
+        'backup_ceph_conf': paths.ceph_conf_real,
+        'backup_ceph_user': cinder.backup.client,
+        'backup_ceph_pool': cinder.backup.pool,
+      }) %}
+{%-   do cinder_sections.DEFAULT.update(cinder.backup.get('options') or {}) %}
+{%- endif %}
+{%- set cinder_sections = salt['slsutil.merge'](cinder_sections, cinder.conf or {}, strategy='recurse') %}
+{%- if cinder.backends or cinder.backup or cinder.conf %}
+
+ceph_openstack-cinder-conf:
+  openstack_ini.options_present:
+    - name: {{ paths.cinder_conf | json }}
+    - sections: {{ cinder_sections | json }}
+    - require:
+      - ceph_openstack: ceph_openstack-ceph-conf
+{%- endif %}
+
+{#- glance-api.conf in the multi-store form: [DEFAULT] enabled_backends = <name>:rbd. #}
+{%- if glance %}
+{%-   set store = {
+        'rbd_store_pool': glance.pool,
+        'rbd_store_user': glance.client,
+        'rbd_store_ceph_conf': paths.ceph_conf_real,
+        'rbd_store_chunk_size': glance.chunk_size | default(8),
+      } %}
+{%-   do store.update(glance.get('options') or {}) %}
+{%-   set glance_sections = {
+        'DEFAULT': {
+          'enabled_backends': glance.backend | default('ceph') ~ ':rbd',
+          'show_image_direct_url': glance.show_image_direct_url | default(true),
+        },
+        'glance_store': {'default_backend': glance.backend | default('ceph')},
+        glance.backend | default('ceph'): store,
+      } %}
+{%-   set glance_sections = salt['slsutil.merge'](glance_sections, glance.conf or {}, strategy='recurse') %}
+
+ceph_openstack-glance-conf:
+  openstack_ini.options_present:
+    - name: {{ paths.glance_conf | json }}
+    - sections: {{ glance_sections | json }}
+    - require:
+      - ceph_openstack: ceph_openstack-ceph-conf
+{%- endif %}
+
+{%- if co.services.restart %}
+{%-   set keyrings = [] %}
+{%-   for client in owners %}{% do keyrings.append('ceph_openstack-keyring-' ~ client) %}{% endfor %}
+{%-   set units = [] %}
+{%-   if cinder.backends %}{% do units.append(('cinder_volume', 'ceph_openstack-cinder-conf')) %}{% endif %}
+{%-   if cinder.backup %}{% do units.append(('cinder_backup', 'ceph_openstack-cinder-conf')) %}{% endif %}
+{%-   if glance %}{% do units.append(('glance_api', 'ceph_openstack-glance-conf')) %}{% endif %}
+{%-   for unit, conf_id in units %}
+
+ceph_openstack-service-{{ unit }}:
+  service.running:
+    - name: {{ lookup.services[unit] | json }}
+    - watch:
+      - openstack_ini: {{ conf_id }}
+      - ceph_openstack: ceph_openstack-ceph-conf
+{%-     for keyring_id in keyrings %}
+      - ceph_openstack: {{ keyring_id }}
+{%-     endfor %}
+{%-   endfor %}
+{%- endif %}
