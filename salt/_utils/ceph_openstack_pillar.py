@@ -1,0 +1,645 @@
+"""
+Validation of the ``ceph_openstack`` pillar, before the formula changes anything.
+
+Pure Python, standard library only: it runs inside onedir Salt on a minion. The
+execution module ``ceph_openstack.validate`` calls :func:`problems` through
+``__utils__["ceph_openstack_pillar.problems"]``; unit tests import this file by path.
+
+:func:`problems` takes the ``ceph_openstack`` dict as the pillar gives it, *without*
+defaults.yaml merged: a key that defaults.yaml provides may be missing. It returns
+every problem it finds (an empty list for a valid pillar), each a string
+
+    ``<full pillar key path>: <what is wrong>``
+
+e.g. ``ceph_openstack:pools:vol umes: illegal pool name (whitespace or control
+character)``. The path is colon-separated as for ``pillar.get``; a name that is itself
+wrong is part of the path (quoted when it holds a newline or other control character). Values are shown only where they help and are not secret (a role, pool, client
+or secret name that is referenced but not defined). The value of a client's ``key``
+is never shown, nor anything else that parses as a cephx key.
+
+Two passes: the first checks the shape (known keys, types, ranges, names) from a
+table per record; the second checks references between parts (a backend's pool,
+client and secret exist, clients have the roles the services need, libvirt secret
+UUIDs are unambiguous). Required fields are those defaults.yaml gives no value for:
+``clients.*.caps``/``roles``, ``libvirt.secrets.*.uuid``, ``pool`` and ``client`` of
+each Cinder backend, the Cinder backup, Glance and Nova, Glance's ``backend`` and
+Nova's ``secret``.
+"""
+
+import importlib.util
+import ipaddress
+import os
+import re
+
+
+def _load_cephx():
+    """
+    The sibling ``cephx.py``, loaded by path from this file's directory.
+
+    Salt's loader imports utils modules under its own package name from the extmods
+    ``utils`` dir, so neither ``from . import cephx`` nor a plain ``import cephx`` is
+    reliable: the latter only works while the loader has that dir on ``sys.path``, and it
+    caches a top-level ``cephx`` in ``sys.modules`` that survives a re-sync. Loading the
+    file by path works the same in the loader, after ``saltutil.sync_utils`` and in unit
+    tests, and always uses the copy that sits next to this one.
+    """
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cephx.py")
+    spec = importlib.util.spec_from_file_location("_ceph_openstack_pillar_cephx", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_cephx = _load_cephx()
+
+#: Roles the formula's SLS know; ``targets`` may define more.
+DEFAULT_ROLES = ("mon", "controller", "compute")
+
+_CLUSTER = re.compile(r"^[A-Za-z0-9_-]+$")
+# Role and libvirt secret names: they end up in state IDs and compound targets.
+_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")  # RFC 1123
+_AUTOSCALE_MODES = ("on", "off", "warn")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _at(path):
+    """The pillar key path as text; a part with a newline or other control character is
+    quoted so that every problem stays on one line."""
+    return ":".join(str(part) if str(part).isprintable() else repr(str(part)) for part in path)
+
+
+def _add(out, path, text):
+    out.append(f"{_at(path)}: {text}")
+
+
+def _kind(value):
+    """The YAML name of a value's type, for messages (never the value itself)."""
+    if value is None:
+        return "null"
+    for types, name in (
+        (bool, "boolean"),  # before int: a bool is an int
+        (int, "integer"),
+        (float, "number"),
+        (str, "string"),
+        (dict, "mapping"),
+        ((list, tuple), "list"),
+    ):
+        if isinstance(value, types):
+            return name
+    return type(value).__name__
+
+
+def _show(value):
+    """A non-secret value for a message; anything that parses as a cephx key is hidden."""
+    if _cephx.is_valid_key(value):
+        return "<a cephx key, not shown>"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _has_control(text):
+    return any(ord(char) < 32 or ord(char) == 127 for char in text)
+
+
+def _is_mapping(out, path, value):
+    if isinstance(value, dict):
+        return True
+    hint = " (use {} for none)" if value is None else ""
+    _add(out, path, f"must be a mapping, not {_kind(value)}{hint}")
+    return False
+
+
+# --------------------------------------------------------------------------- value checks
+# Each takes (out, path, value) and appends a problem for a bad value.
+
+
+def _any_mapping(out, path, value):
+    _is_mapping(out, path, value)
+
+
+def _bool(out, path, value):
+    if not isinstance(value, bool):
+        _add(out, path, f"must be true or false, not {_kind(value)}")
+
+
+def _positive_int(out, path, value):
+    if not _is_int(value):
+        _add(out, path, f"must be a positive integer, not {_kind(value)}")
+    elif value < 1:
+        _add(out, path, "must be a positive integer (at least 1)")
+
+
+def _non_negative_int(out, path, value):
+    if not _is_int(value):
+        _add(out, path, f"must be an integer (0 for no limit), not {_kind(value)}")
+    elif value < 0:
+        _add(out, path, "must not be negative (0 for no limit)")
+
+
+def _string(out, path, value):
+    """A non-empty one-line string (it lands in ceph.conf, a CLI argument or a target)."""
+    if not isinstance(value, str):
+        _add(out, path, f"must be a non-empty string, not {_kind(value)}")
+    elif not value.strip():
+        _add(out, path, "must be a non-empty string")
+    elif _has_control(value):
+        _add(out, path, "must not contain control characters (newlines, tabs)")
+
+
+def _name_ref(out, path, value):
+    """The name of a pool, client or secret defined elsewhere (checked in the second pass)."""
+    _string(out, path, value)
+
+
+def _cluster(out, path, value):
+    if not isinstance(value, str) or not _CLUSTER.match(value):
+        _add(out, path, "must be a cluster name of letters, digits, '_' and '-' (it names "
+                        "/etc/ceph/<cluster>.conf)")
+
+
+def _uuid(out, path, value):
+    if not isinstance(value, str) or not _UUID.match(value):
+        _add(out, path, "must be a UUID in the canonical 8-4-4-4-12 hex form, "
+                        "e.g. 691c3607-7ca3-433a-a0c0-5805cea8afa0")
+
+
+def _ratio(out, path, value):
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        _add(out, path, f"must be a number between 0 and 1, not {_kind(value)}")
+    elif not 0 <= value <= 1:
+        _add(out, path, "must be between 0 and 1")
+
+
+def _autoscale_mode(out, path, value):
+    if isinstance(value, bool):
+        # YAML 1.1 (PyYAML, Salt) reads unquoted on/off as true/false.
+        _add(out, path, "must be 'on', 'off' or 'warn' as a string: quote it, YAML reads "
+                        "unquoted on/off as true/false")
+    elif value not in _AUTOSCALE_MODES:
+        _add(out, path, "must be one of 'on', 'off', 'warn'")
+
+
+def _key(out, path, value):
+    """A pre-generated cephx key, or null. Its value never appears in a message."""
+    if value is not None and not _cephx.is_valid_key(value):
+        _add(out, path, "not a valid cephx key (expected the 40-character base64 of an AES "
+                        "key, as `ceph auth get-key` prints; the value is not shown)")
+
+
+def _optional(check):
+    """``check``, but null is fine (defaults.yaml has null for these keys)."""
+
+    def _check(out, path, value):
+        if value is not None:
+            check(out, path, value)
+
+    return _check
+
+
+# --------------------------------------------------------------------------- names
+
+
+def _pool_name_problem(name):
+    """Why ``name`` cannot be a Ceph pool name used by the formula, or None."""
+    if not isinstance(name, str) or not name:
+        return "illegal pool name (must be a non-empty string)"
+    if len(name) > 255:
+        return "illegal pool name (longer than 255 characters)"
+    if any(char.isspace() for char in name) or _has_control(name):
+        return "illegal pool name (whitespace or control character)"
+    if "/" in name or "@" in name:
+        # rbd image specs are pool/image@snap: these would be ambiguous.
+        return "illegal pool name ('/' or '@')"
+    if name.startswith("."):
+        return "illegal pool name (names starting with '.' are reserved by Ceph)"
+    return None
+
+
+def _client_name_problem(name):
+    # A string: YAML reads `1:` or `yes:` as a number or a boolean, which no reference
+    # (nova:client: '1') would match.
+    if not isinstance(name, str) or not _cephx.is_valid_entity(f"client.{name}"):
+        return "illegal client name (letters, digits, '_', '.' and '-' only)"
+    return None
+
+
+def _name_problem(name):
+    if not isinstance(name, str) or not _NAME.match(name):
+        return "illegal name (letters, digits, '_', '.' and '-' only)"
+    return None
+
+
+def _hostname_problem(name):
+    labels = name.split(".") if isinstance(name, str) else None
+    if not labels or len(name) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
+        return ("illegal host name (dot-separated labels of letters, digits and '-', "
+                "not starting or ending with '-')")
+    return None
+
+
+def _section_problem(name):
+    """Why ``name`` cannot be an ini section of a `conf` mapping (as the ini editor checks)."""
+    if not isinstance(name, str) or not name.strip():
+        return "illegal section name (must be a non-empty string)"
+    if any(char in name for char in "\r\n[]"):
+        return "illegal section name (contains a newline, '[' or ']')"
+    return None
+
+
+def _backend_name_problem(name, reserved=("DEFAULT",)):
+    """
+    Why ``name`` cannot name a Cinder backend or Glance store, or None.
+
+    The name is an ini section ([name]) and an item of a list option
+    (cinder ``enabled_backends = a,b``, glance ``enabled_backends = name:rbd``), so it
+    cannot hold whitespace, brackets, ',' ':' or '='; DEFAULT is oslo's own section.
+    """
+    if not isinstance(name, str) or not name:
+        return "illegal backend name (must be a non-empty string)"
+    if any(char.isspace() or char in "[]:,=" for char in name) or _has_control(name):
+        return "illegal backend name (whitespace, '[', ']', ':', ',' or '=')"
+    if name in reserved:
+        return f"illegal backend name ({name} is a section of its own)"
+    return None
+
+
+def _named(name_problem, check):
+    """A mapping ``{name: value}``: each name passes ``name_problem``, each value ``check``."""
+
+    def _check(out, path, value):
+        if not _is_mapping(out, path, value):
+            return
+        for name, item in value.items():
+            problem = name_problem(name)
+            if problem:
+                _add(out, path + [name], problem)
+            check(out, path + [name], item)
+
+    return _check
+
+
+def _hosts_address(out, path, value):
+    try:
+        ipaddress.ip_address(value if isinstance(value, str) else None)
+    except ValueError:
+        hint = " (quote IPv6 addresses: YAML may read them as numbers)" if _is_int(value) else ""
+        _add(out, path, f"must be an IPv4 or IPv6 address{hint}")
+
+
+# --------------------------------------------------------------------------- ini options
+
+
+def _option_name_problem(key):
+    """Mirrors openstack_ini._check_key: a key must read back as itself."""
+    if (
+        not isinstance(key, str)
+        or not key
+        or any(char in key for char in "\r\n[]=:")
+        or key != key.strip()
+        or key[0] in "#;"
+    ):
+        return ("illegal option name (newline, '[', ']', '=', ':', leading '#' or ';', "
+                "or surrounding spaces)")
+    return None
+
+
+def _option_value(out, path, value):
+    """What the ini editor can write: a scalar, a list of scalars or a mapping of
+    scalars, on one line (a newline would let a value inject other options)."""
+    if value is None:
+        _add(out, path, "must not be null (use '' for an empty value)")
+        return
+    if isinstance(value, (list, tuple)):
+        items = list(value)
+    elif isinstance(value, dict):
+        items = [item for pair in value.items() for item in pair]
+    else:
+        items = [value]
+    for item in items:
+        if not isinstance(item, (str, int, float, bool)):
+            _add(out, path, f"cannot be written to an ini file ({_kind(item)} inside)")
+            return
+        if isinstance(item, str) and ("\n" in item or "\r" in item):
+            _add(out, path, "must not contain a newline")
+            return
+
+
+def _options(out, path, value):
+    """``{option: value}`` of one ini section (``options``, ``compute_client``)."""
+    if not _is_mapping(out, path, value):
+        return
+    for key, item in value.items():
+        problem = _option_name_problem(key)
+        if problem:
+            _add(out, path + [key], problem)
+        _option_value(out, path + [key], item)
+
+
+def _conf(out, path, value):
+    """``{section: {option: value}}`` (``conf``)."""
+    _named(_section_problem, _options)(out, path, value)
+
+
+# --------------------------------------------------------------------------- records
+
+
+def _record(fields, required=()):
+    """A mapping with known ``fields`` ({key: check}), of which ``required`` must be given."""
+
+    def _check(out, path, value):
+        if not _is_mapping(out, path, value):
+            return
+        for key, item in value.items():
+            if key in fields:
+                fields[key](out, path + [key], item)
+            else:
+                _add(out, path + [key], f"unknown key (known: {', '.join(fields)})")
+        for key in required:
+            if key not in value:
+                _add(out, path + [key], "required, but missing")
+
+    return _check
+
+
+def _caps(out, path, value):
+    """The exact cap set: {mon|osd|mgr|mds: grants}, at least one."""
+    if not _is_mapping(out, path, value):
+        return
+    if not value:
+        _add(out, path, "must name at least one cap type, e.g. {mon: 'profile rbd'}")
+    for cap_type, grants in value.items():
+        if cap_type not in _cephx.CAP_TYPES:
+            _add(out, path + [cap_type],
+                 f"unknown cap type (valid: {', '.join(_cephx.CAP_TYPES)})")
+        _string(out, path + [cap_type], grants)
+
+
+def _roles(out, path, value):
+    """A non-empty list of role names; that they are known is checked in the second pass."""
+    if not isinstance(value, list) or not value:
+        _add(out, path, f"must be a non-empty list of roles, not "
+                        f"{'an empty list' if value == [] else _kind(value)}")
+        return
+    for index, role in enumerate(value):
+        if not isinstance(role, str):
+            _add(out, path, f"item {index} must be a role name, not {_kind(role)}")
+        elif value.index(role) != index:
+            _add(out, path, f"role {_show(role)} is listed twice")
+
+
+_POOL_FIELDS = _record(
+    {
+        "pg_num": _positive_int,
+        "pgp_num": _positive_int,
+        "size": _positive_int,
+        "min_size": _positive_int,
+        "pg_autoscale_mode": _autoscale_mode,
+        "target_size_ratio": _ratio,
+        "crush_rule": _string,
+        "max_objects": _non_negative_int,
+        "max_bytes": _non_negative_int,
+        "application": _string,
+        "init": _bool,
+    }
+)
+
+
+
+def _pool(out, path, value):
+    """A pool's properties; also the pairs Ceph refuses (``ceph osd pool set`` fails)."""
+    _POOL_FIELDS(out, path, value)
+    if not isinstance(value, dict):
+        return
+    for low, high in (("min_size", "size"), ("pgp_num", "pg_num")):
+        if _is_int(value.get(low)) and _is_int(value.get(high)) and value[low] > value[high]:
+            _add(out, path + [low], f"must not be larger than {high}")
+
+
+_CLIENT = _record({"caps": _caps, "roles": _roles, "key": _key}, required=("caps", "roles"))
+
+_SECRET = _record({"uuid": _uuid, "client": _name_ref}, required=("uuid",))
+
+_BACKEND = _record(
+    {"pool": _name_ref, "client": _name_ref, "secret": _name_ref, "options": _options},
+    required=("pool", "client"),
+)
+
+_CINDER = _record(
+    {
+        "backends": _named(_backend_name_problem, _BACKEND),
+        "backup": _optional(
+            _record({"pool": _name_ref, "client": _name_ref, "options": _options},
+                    required=("pool", "client"))
+        ),
+        "conf": _conf,
+    }
+)
+
+
+def _glance_backend(out, path, value):
+    # [glance_store] holds default_backend: a store named so would share that section.
+    problem = _backend_name_problem(value, reserved=("DEFAULT", "glance_store"))
+    if problem:
+        _add(out, path, problem)
+
+
+_GLANCE = _record(
+    {
+        "backend": _glance_backend,
+        "pool": _name_ref,
+        "client": _name_ref,
+        "chunk_size": _positive_int,
+        "show_image_direct_url": _bool,
+        "options": _options,
+        "conf": _conf,
+    },
+    required=("backend", "pool", "client"),
+)
+
+_NOVA = _record(
+    {
+        "pool": _name_ref,
+        "client": _name_ref,
+        "secret": _name_ref,
+        "options": _options,
+        "conf": _conf,
+    },
+    required=("pool", "client", "secret"),
+)
+
+#: Every top-level key: those of pillar.example (fsid and mon_host are commented out
+#: there) and of defaults.yaml.
+_TOP = {
+    "cluster": _cluster,
+    "fsid": _optional(_uuid),
+    "mon_host": _optional(_string),
+    "hosts": _named(_hostname_problem, _hosts_address),
+    "repo": _record({"manage": _bool, "release": _string}),
+    "packages": _record({"manage": _bool}),
+    "targets": _named(_name_problem, _string),
+    "pools": _named(_pool_name_problem, _pool),
+    "clients": _named(_client_name_problem, _CLIENT),
+    "libvirt": _record({"secrets": _named(_name_problem, _SECRET)}),
+    "cinder": _CINDER,
+    "glance": _optional(_GLANCE),
+    "nova": _optional(_NOVA),
+    "compute_client": _options,
+    "services": _record({"restart": _bool}),
+    "rollout": _record({"compute_batch": _positive_int}),
+    "lookup": _any_mapping,
+}
+
+TOP_LEVEL_KEYS = tuple(_TOP)
+
+
+# --------------------------------------------------------------------------- pass 2: references
+
+
+def _dict(value):
+    return value if isinstance(value, dict) else {}
+
+
+def _defined(names, name):
+    """``name`` is a string key of ``names`` (a list or mapping in ``name`` is never one)."""
+    return isinstance(name, str) and name in names
+
+
+class _Refs:
+    """What other parts can refer to: pools, clients (with their roles), secrets, roles."""
+
+    def __init__(self, pillar):
+        self.pools = pillar.get("pools") if isinstance(pillar.get("pools"), dict) else None
+        self.clients = _dict(pillar.get("clients"))
+        self.secrets = _dict(_dict(pillar.get("libvirt")).get("secrets"))
+        targets = _dict(pillar.get("targets"))
+        self.roles = set(DEFAULT_ROLES) | {role for role in targets if isinstance(role, str)}
+
+    def client_roles(self, client):
+        """The roles of ``client`` as a set, or None when they cannot be read (a problem
+        of its own already)."""
+        roles = _dict(self.clients.get(client)).get("roles")
+        if not isinstance(roles, list) or not roles:
+            return None
+        return {role for role in roles if isinstance(role, str)}
+
+    def secret_client(self, secret):
+        """The client whose key the libvirt secret ``secret`` holds (default: its name)."""
+        return _dict(self.secrets.get(secret)).get("client", secret)
+
+
+def _client_roles(out, refs):
+    known = ", ".join(sorted(refs.roles))
+    for client in refs.clients:
+        for role in sorted((refs.client_roles(client) or set()) - refs.roles):
+            _add(out, ["ceph_openstack", "clients", client, "roles"],
+                 f"unknown role {_show(role)} (known: {known}; "
+                 "ceph_openstack:targets can define more)")
+
+
+def _role_problem(refs, client, role):
+    roles = refs.client_roles(client)
+    if roles is not None and role not in roles:
+        return (f"client {_show(client)} lacks role {role!r} in "
+                f"ceph_openstack:clients:{client}:roles, so its key would not reach the "
+                f"{role} nodes")
+    return None
+
+
+def _client_ref_problem(refs, client, role):
+    if not _defined(refs.clients, client):
+        return f"no client {_show(client)} in ceph_openstack:clients"
+    return _role_problem(refs, client, role)
+
+
+def _secrets(out, refs):
+    """Each secret's client exists and reaches the computes; libvirt refuses one UUID for
+    two usages (usage is 'client.<client> secret') and one usage under two UUIDs."""
+    by_uuid, by_client = {}, {}
+    for name, secret in refs.secrets.items():
+        if not isinstance(secret, dict):
+            continue
+        path = ["ceph_openstack", "libvirt", "secrets", name]
+        client = refs.secret_client(name)
+        if not isinstance(client, str):
+            continue
+        client_path = path + ["client"] if "client" in secret else path
+        problem = _client_ref_problem(refs, client, "compute")
+        if problem:
+            _add(out, client_path, problem)
+        uuid = secret.get("uuid")
+        if not isinstance(uuid, str) or not _UUID.match(uuid):
+            continue
+        uuid = uuid.lower()
+        other = by_uuid.setdefault(uuid, (name, client))
+        if other[1] != client:
+            _add(out, path + ["uuid"],
+                 f"same UUID as secret {other[0]!r}, which holds the key of another client "
+                 f"({_show(other[1])}); libvirt keeps one secret per UUID")
+        other = by_client.setdefault(client, (name, uuid))
+        if other[1] != uuid:
+            _add(out, client_path,
+                 f"client {_show(client)} already has secret {other[0]!r} with another UUID; "
+                 "libvirt keeps one secret per usage ('client.<client> secret')")
+
+
+def _service(out, refs, path, section, role, secret=False):
+    """The pool, client (and secret) a Cinder backend, the backup, Glance or Nova uses."""
+    if not isinstance(section, dict):
+        return
+    pool, client = section.get("pool"), section.get("client")
+    if isinstance(pool, str) and refs.pools is not None and pool not in refs.pools:
+        _add(out, path + ["pool"], f"no pool {_show(pool)} in ceph_openstack:pools")
+    if isinstance(client, str):
+        problem = _client_ref_problem(refs, client, role)
+        if problem:
+            _add(out, path + ["client"], problem)
+    name = section.get("secret")
+    if not secret or not isinstance(name, str):
+        return
+    if name not in refs.secrets:
+        _add(out, path + ["secret"], f"no secret {_show(name)} in ceph_openstack:libvirt:secrets")
+        return
+    holder = refs.secret_client(name)
+    # Only when both clients exist (else that is the problem already reported): libvirt
+    # would hand qemu another client's key for rbd_user=<client>.
+    if _defined(refs.clients, client) and _defined(refs.clients, holder) and holder != client:
+        _add(out, path + ["secret"],
+             f"secret {name!r} holds the key of client {_show(holder)}, "
+             f"not of {_show(client)} ({_at(path + ['client'])})")
+
+
+def _references(out, pillar):
+    refs = _Refs(pillar)
+    _client_roles(out, refs)
+    _secrets(out, refs)
+    cinder = _dict(pillar.get("cinder"))
+    for name, backend in _dict(cinder.get("backends")).items():
+        _service(out, refs, ["ceph_openstack", "cinder", "backends", name], backend,
+                 "controller", secret=True)
+    _service(out, refs, ["ceph_openstack", "cinder", "backup"], cinder.get("backup"), "controller")
+    _service(out, refs, ["ceph_openstack", "glance"], pillar.get("glance"), "controller")
+    _service(out, refs, ["ceph_openstack", "nova"], pillar.get("nova"), "compute", secret=True)
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def problems(pillar):
+    """
+    Every problem of the ``ceph_openstack`` pillar dict ``pillar`` (defaults not merged),
+    as ``"<pillar key path>: <what is wrong>"`` strings; an empty list when it is valid.
+    """
+    if not isinstance(pillar, dict):
+        return [f"ceph_openstack: must be a mapping of the formula's settings, not {_kind(pillar)}"]
+    out = []
+    _record(_TOP)(out, ["ceph_openstack"], pillar)
+    _references(out, pillar)
+    return out

@@ -1,0 +1,616 @@
+"""
+Unit tests of the virtsecret execution module: loader dunders mocked, ``cmd.run_all``
+(the virsh backend) and the libvirt binding (the API backend) replaced by fakes.
+"""
+
+import base64
+import importlib.util
+import pathlib
+import struct
+import threading
+import time
+import types
+import xml.etree.ElementTree as ET
+from unittest.mock import MagicMock
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from salt.exceptions import CommandExecutionError
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def _load(name, path):
+    spec = importlib.util.spec_from_file_location(name, ROOT / path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+virtsecret = _load("virtsecret_exec_under_test", "salt/_modules/virtsecret.py")
+cephx = _load("cephx_for_virtsecret_tests", "salt/_utils/cephx.py")
+
+UUID = "691c3607-7ca3-433a-a0c0-5805cea8afa0"
+KEY = "AQBhAAAAAAAAABAAvHOq2W2wbY4Wcf7yCmXw3Q=="
+KEY2 = "AQCYt+5kAAAAABAAUVlpNpcjwE+VTpr3QMDclw=="
+URI = "qemu+unix:///session?socket=/lab/sock"
+USAGE = "client.cinder secret"
+
+
+def _xml(uuid=UUID, usage=USAGE, private="no", ephemeral="no", extra=""):
+    return (
+        f"<secret ephemeral='{ephemeral}' private='{private}'><uuid>{uuid}</uuid>{extra}"
+        f"<usage type='ceph'><name>{usage}</name></usage></secret>"
+    )
+
+
+def _ok(stdout=""):
+    return {"retcode": 0, "stdout": stdout, "stderr": "", "pid": 1}
+
+
+def _err(stderr, retcode=1):
+    return {"retcode": retcode, "stdout": "", "stderr": stderr, "pid": 1}
+
+
+@pytest.fixture
+def run_all():
+    return MagicMock(return_value=_ok())
+
+
+@pytest.fixture
+def config():
+    """What ``config.get`` finds: the lab URI, the virsh backend unless a test says otherwise."""
+    return {"ceph_openstack:libvirt:uri": URI, "ceph_openstack:libvirt:backend": "virsh"}
+
+
+@pytest.fixture
+def configure_loader_modules(run_all, config):
+    return {
+        virtsecret: {
+            "__salt__": {
+                "cmd.run_all": run_all,
+                "config.get": lambda key, default=None: config.get(key, default),
+            },
+            "__utils__": {"cephx.key_problem": cephx.key_problem},
+            "__opts__": {},
+        }
+    }
+
+
+def _argv(call):
+    return call.args[0]
+
+
+# --- loading --------------------------------------------------------------------------------------
+
+
+def test_virtual_needs_a_backend(monkeypatch):
+    monkeypatch.setattr(virtsecret, "HAS_LIBVIRT", False)
+    monkeypatch.setattr(virtsecret.salt.utils.path, "which", lambda name: None)
+    result = virtsecret.__virtual__()
+    assert result[0] is False and "virsh" in result[1]
+    monkeypatch.setattr(virtsecret.salt.utils.path, "which", lambda name: "/usr/bin/virsh")
+    assert virtsecret.__virtual__() == "virtsecret"
+    monkeypatch.setattr(virtsecret.salt.utils.path, "which", lambda name: None)
+    monkeypatch.setattr(virtsecret, "HAS_LIBVIRT", True)
+    assert virtsecret.__virtual__() == "virtsecret"
+
+
+def test_list_alias():
+    assert virtsecret.__func_alias__ == {"list_": "list"}
+
+
+# --- input checks before any call -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "691c3607-7ca3-433a-a0c0-5805cea8afa",
+        "691c36077ca3433aa0c05805cea8afa0",
+        "{691c3607-7ca3-433a-a0c0-5805cea8afa0}",
+        "691c3607-7ca3-433a-a0c0-5805cea8afg0",
+        " 691c3607-7ca3-433a-a0c0-5805cea8afa0",
+        "691c3607-7ca3-433a-a0c0-5805cea8afa0\n",
+        "",
+        None,
+        12,
+    ],
+)
+def test_malformed_uuid_is_refused_before_any_call(run_all, bad):
+    for func, args in (
+        (virtsecret.get, ()),
+        (virtsecret.define, (USAGE,)),
+        (virtsecret.set_value, (KEY,)),
+        (virtsecret.value_matches, (KEY,)),
+        (virtsecret.undefine, ()),
+    ):
+        with pytest.raises(CommandExecutionError, match="^uuid must be a UUID"):
+            func(bad, *args)
+    run_all.assert_not_called()
+
+
+def test_uuid_is_normalized_to_lower_case(run_all):
+    run_all.return_value = _ok(_xml())
+    virtsecret.get(UUID.upper())
+    assert _argv(run_all.call_args)[-1] == UUID
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["", "   ", "two\nlines", "tab\there", " lead", "trail ", "nul\x00", None, 5],
+)
+def test_bad_usage_is_refused_before_any_call(run_all, bad):
+    with pytest.raises(CommandExecutionError, match="^usage must"):
+        virtsecret.define(UUID, bad)
+    with pytest.raises(CommandExecutionError, match="^usage must"):
+        virtsecret.find(bad)
+    run_all.assert_not_called()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "not a key",
+        KEY[:-4] + "AAA=",  # 28 bytes but a wrong secret length field
+        KEY.rstrip("="),
+        base64.b64encode(b"\x01\x00" + b"\x00" * 26).decode(),  # secret length 0
+        "",
+        None,
+    ],
+)
+def test_bad_value_is_refused_before_any_call(run_all, bad):
+    for func in (virtsecret.set_value, virtsecret.value_matches):
+        with pytest.raises(CommandExecutionError, match="^value is not a valid cephx key") as exc:
+            func(UUID, bad)
+        if bad:
+            assert bad not in str(exc.value)
+    run_all.assert_not_called()
+
+
+@pytest.mark.parametrize("flag", ["private", "ephemeral"])
+def test_flags_must_be_booleans(run_all, flag):
+    with pytest.raises(CommandExecutionError, match=f"^{flag} must be true or false"):
+        virtsecret.define(UUID, USAGE, **{flag: "yes"})
+    run_all.assert_not_called()
+
+
+def test_description_must_be_xml_text(run_all):
+    with pytest.raises(CommandExecutionError, match="^description"):
+        virtsecret.define(UUID, USAGE, description="bell\x07")
+    run_all.assert_not_called()
+
+
+# --- options --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"backend": "libvirtd"}, "backend must be one of"),
+        ({"timeout": 0}, "timeout must be a positive"),
+        ({"timeout": -1}, "timeout must be a positive"),
+        ({"timeout": "10"}, "timeout must be a positive"),
+        ({"timeout": True}, "timeout must be a positive"),
+        ({"uri": ""}, "uri must be"),
+    ],
+)
+def test_bad_options(run_all, kwargs, message):
+    with pytest.raises(CommandExecutionError, match=message):
+        virtsecret.get(UUID, **kwargs)
+    run_all.assert_not_called()
+
+
+def test_uri_and_timeout_come_from_config(run_all, config):
+    config["ceph_openstack:libvirt:timeout"] = 7
+    run_all.return_value = _ok(_xml())
+    virtsecret.get(UUID)
+    assert _argv(run_all.call_args)[:4] == ["virsh", "--quiet", "--connect", URI]
+    assert run_all.call_args.kwargs["timeout"] == 7
+
+
+def test_keywords_win_over_config(run_all):
+    run_all.return_value = _ok(_xml())
+    virtsecret.get(UUID, uri="qemu:///other", timeout=3)
+    assert _argv(run_all.call_args)[3] == "qemu:///other"
+    assert run_all.call_args.kwargs["timeout"] == 3
+
+
+def test_default_uri_is_qemu_system(run_all, config):
+    del config["ceph_openstack:libvirt:uri"]
+    run_all.return_value = _ok(_xml())
+    virtsecret.get(UUID)
+    assert _argv(run_all.call_args)[3] == "qemu:///system"
+    assert run_all.call_args.kwargs["timeout"] == virtsecret.DEFAULT_TIMEOUT
+
+
+def test_auto_backend_falls_back_to_virsh(monkeypatch, run_all, config):
+    config["ceph_openstack:libvirt:backend"] = "auto"
+    monkeypatch.setattr(virtsecret, "HAS_LIBVIRT", False)
+    run_all.return_value = _ok(_xml())
+    virtsecret.get(UUID)
+    run_all.assert_called_once()
+
+
+def test_api_backend_needs_libvirt_python(monkeypatch, run_all):
+    monkeypatch.setattr(virtsecret, "HAS_LIBVIRT", False)
+    with pytest.raises(CommandExecutionError, match="libvirt-python"):
+        virtsecret.get(UUID, backend="api")
+    run_all.assert_not_called()
+
+
+# --- XML ------------------------------------------------------------------------------------------
+
+
+def test_secret_xml():
+    root = ET.fromstring(virtsecret._secret_xml(UUID, USAGE, True, False, "for nova"))
+    assert root.tag == "secret"
+    assert root.get("private") == "yes" and root.get("ephemeral") == "no"
+    assert root.findtext("uuid") == UUID
+    assert root.findtext("description") == "for nova"
+    assert root.find("usage").get("type") == "ceph"
+    assert root.findtext("usage/name") == USAGE
+
+
+def test_parse_xml_of_other_usage_types():
+    info = virtsecret._parse_xml(
+        f"<secret ephemeral='yes' private='no'><uuid>{UUID}</uuid>"
+        "<usage type='volume'><volume>/var/lib/x.img</volume></usage></secret>"
+    )
+    assert info == {
+        "uuid": UUID,
+        "usage_type": "volume",
+        "usage": "/var/lib/x.img",
+        "ephemeral": True,
+        "private": False,
+        "description": None,
+    }
+
+
+_USAGE_TEXT = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=60
+).filter(lambda text: text == text.strip() and text.strip())
+
+
+@settings(max_examples=200, deadline=None)
+@given(usage=_USAGE_TEXT, private=st.booleans(), ephemeral=st.booleans())
+def test_xml_round_trips_any_valid_usage(usage, private, ephemeral):
+    virtsecret._check_usage(usage)
+    info = virtsecret._parse_xml(virtsecret._secret_xml(UUID, usage, private, ephemeral))
+    assert info["usage"] == usage
+    assert (info["private"], info["ephemeral"]) == (private, ephemeral)
+
+
+# --- virsh backend --------------------------------------------------------------------------------
+
+
+def _assert_quiet_call(call):
+    assert call.kwargs["python_shell"] is False
+    assert call.kwargs["output_loglevel"] == "quiet"
+    assert call.kwargs["timeout"] > 0
+
+
+def test_virsh_set_value_feeds_the_value_on_stdin_only(run_all):
+    assert virtsecret.set_value(UUID, KEY) is True
+    call = run_all.call_args
+    assert _argv(call) == [
+        "virsh",
+        "--quiet",
+        "--connect",
+        URI,
+        "secret-set-value",
+        "--file",
+        "/dev/stdin",
+        UUID,
+    ]
+    assert call.kwargs["stdin"] == KEY
+    assert "--base64" not in _argv(call)
+    assert all(KEY not in arg for arg in _argv(call))
+    _assert_quiet_call(call)
+
+
+def test_virsh_define_feeds_xml_on_stdin(run_all):
+    assert virtsecret.define(UUID, "a'b\"c&<d>", private=True, description="d") is True
+    call = run_all.call_args
+    assert _argv(call)[4:] == ["secret-define", "--file", "/dev/stdin"]
+    info = virtsecret._parse_xml(call.kwargs["stdin"])
+    assert info["uuid"] == UUID and info["usage"] == "a'b\"c&<d>" and info["private"] is True
+    _assert_quiet_call(call)
+
+
+def test_virsh_get(run_all):
+    run_all.return_value = _ok(_xml(extra="<description>nova</description>"))
+    assert virtsecret.get(UUID) == {
+        "uuid": UUID,
+        "usage_type": "ceph",
+        "usage": USAGE,
+        "ephemeral": False,
+        "private": False,
+        "description": "nova",
+    }
+    assert _argv(run_all.call_args)[4:] == ["secret-dumpxml", UUID]
+
+
+def test_virsh_get_missing_is_none(run_all):
+    run_all.return_value = _err(
+        f"error: failed to get secret '{UUID}'\n"
+        f"error: Secret not found: no secret with matching uuid '{UUID}'\n"
+    )
+    assert virtsecret.get(UUID) is None
+
+
+@pytest.mark.parametrize(
+    "ret, expected",
+    [
+        (_ok(KEY + "\n"), True),
+        (_ok(KEY2 + "\n"), False),
+        (_err(f"error: Secret not found: secret '{UUID}' does not have a value"), False),
+        (_err("error: Invalid secret: secret is private"), None),
+    ],
+)
+def test_virsh_value_matches(run_all, ret, expected):
+    run_all.return_value = ret
+    assert virtsecret.value_matches(UUID, KEY) is expected
+    call = run_all.call_args
+    assert _argv(call)[4:] == ["secret-get-value", UUID]
+    _assert_quiet_call(call)
+
+
+def test_virsh_value_matches_undefined_secret_fails(run_all):
+    run_all.return_value = _err(f"error: Secret not found: no secret with matching uuid '{UUID}'")
+    with pytest.raises(CommandExecutionError, match="not defined"):
+        virtsecret.value_matches(UUID, KEY)
+
+
+def test_virsh_garbage_value_is_not_shown(run_all):
+    run_all.return_value = _ok("%%% not base64 %%%\n")
+    with pytest.raises(CommandExecutionError) as exc:
+        virtsecret.value_matches(UUID, KEY)
+    assert "%%%" not in str(exc.value)
+
+
+def test_virsh_errors_never_carry_the_value(run_all):
+    run_all.return_value = _err(f"error: something odd about {KEY}")
+    with pytest.raises(CommandExecutionError) as exc:
+        virtsecret.set_value(UUID, KEY)
+    assert KEY not in str(exc.value)
+    assert "<redacted>" in str(exc.value)
+
+
+def test_virsh_timeout_is_a_clear_error(run_all):
+    run_all.return_value = {"retcode": 1, "stdout": "Timed out after 2 seconds", "stderr": ""}
+    with pytest.raises(CommandExecutionError, match=r"did not answer within 2 s \(secret lookup\)"):
+        virtsecret.get(UUID, timeout=2)
+
+
+def test_virsh_connection_error_is_shown(run_all):
+    run_all.return_value = _err(
+        "error: failed to connect to the hypervisor\n"
+        "error: Failed to connect socket to '/lab/sock': No such file or directory\n"
+    )
+    with pytest.raises(CommandExecutionError, match="Failed to connect socket to '/lab/sock'"):
+        virtsecret.get(UUID)
+
+
+def test_virsh_undefine(run_all):
+    assert virtsecret.undefine(UUID) is True
+    assert _argv(run_all.call_args)[4:] == ["secret-undefine", UUID]
+    run_all.return_value = _err(f"error: Secret not found: no secret with matching uuid '{UUID}'")
+    assert virtsecret.undefine(UUID) is False
+
+
+SECRET_LIST = (
+    f" {UUID}   ceph {USAGE}\n"
+    " 11111111-2222-3333-4444-555555555555   ceph client.cinder\n"
+    " 21111111-2222-3333-4444-555555555555   ceph client.cinder secret two\n"
+    " 31111111-2222-3333-4444-555555555555   volume /var/lib/img\n"
+)
+
+
+@pytest.mark.parametrize(
+    "usage, expected",
+    [
+        (USAGE, UUID),
+        ("client.cinder", "11111111-2222-3333-4444-555555555555"),
+        ("client.cinder secret two", "21111111-2222-3333-4444-555555555555"),
+        ("/var/lib/img", None),  # a volume usage is not a ceph usage
+        ("client", None),
+    ],
+)
+def test_virsh_find_matches_exactly(run_all, usage, expected):
+    run_all.return_value = _ok(SECRET_LIST)
+    assert virtsecret.find(usage) == expected
+    assert _argv(run_all.call_args)[4:] == ["secret-list"]
+
+
+def test_virsh_list_skips_secrets_undefined_meanwhile(run_all):
+    missing = "11111111-2222-3333-4444-555555555555"
+    run_all.side_effect = [
+        _ok(f" {UUID}   ceph {USAGE}\n {missing}   ceph gone\n"),
+        _ok(_xml()),
+        _err(f"error: Secret not found: no secret with matching uuid '{missing}'"),
+    ]
+    assert [sec["uuid"] for sec in virtsecret.list_()] == [UUID]
+
+
+# --- API backend (a fake libvirt binding) ---------------------------------------------------------
+
+
+class FakeError(Exception):
+    def __init__(self, message, code):
+        super().__init__(message)
+        self.code = code
+
+    def get_error_code(self):
+        return self.code
+
+
+class FakeSecret:
+    def __init__(self, xml, value=None):
+        self.xml = xml
+        self.val = value
+        self.undefined = False
+
+    def UUIDString(self):  # noqa: N802 (libvirt's names)
+        return ET.fromstring(self.xml).findtext("uuid")
+
+    def XMLDesc(self):  # noqa: N802
+        return self.xml
+
+    def value(self):
+        if ET.fromstring(self.xml).get("private") == "yes":
+            raise FakeError("Invalid secret: secret is private", 65)
+        if self.val is None:
+            raise FakeError("Secret not found: secret does not have a value", 66)
+        return self.val
+
+    def setValue(self, raw):  # noqa: N802
+        self.val = raw
+
+    def undefine(self):
+        self.undefined = True
+
+
+class FakeConn:
+    def __init__(self, secrets):
+        self.secrets = secrets
+        self.defined = []
+        self.closed = False
+
+    def secretLookupByUUIDString(self, uuid):  # noqa: N802
+        if uuid not in self.secrets:
+            raise FakeError("Secret not found: no secret with matching uuid", 66)
+        return self.secrets[uuid]
+
+    def secretLookupByUsage(self, usage_type, usage):  # noqa: N802
+        for secret in self.secrets.values():
+            if usage_type == 2 and ET.fromstring(secret.xml).findtext("usage/name") == usage:
+                return secret
+        raise FakeError("Secret not found: no secret with matching usage", 66)
+
+    def secretDefineXML(self, xml):  # noqa: N802
+        self.defined.append(xml)
+        return FakeSecret(xml)
+
+    def listAllSecrets(self):  # noqa: N802
+        return list(self.secrets.values())
+
+    def close(self):
+        self.closed = True
+
+
+@pytest.fixture
+def fake_libvirt(monkeypatch, config):
+    config["ceph_openstack:libvirt:backend"] = "api"
+    conn = FakeConn({UUID: FakeSecret(_xml(), base64.b64decode(KEY))})
+    fake = types.SimpleNamespace(
+        libvirtError=FakeError,
+        VIR_ERR_NO_SECRET=66,
+        VIR_ERR_INVALID_SECRET=65,
+        VIR_ERR_OPERATION_DENIED=55,
+        VIR_SECRET_USAGE_TYPE_CEPH=2,
+        registerErrorHandler=MagicMock(),
+        open=MagicMock(return_value=conn),
+        conn=conn,
+    )
+    monkeypatch.setattr(virtsecret, "libvirt", fake, raising=False)
+    monkeypatch.setattr(virtsecret, "HAS_LIBVIRT", True)
+    return fake
+
+
+def test_api_get_find_list(fake_libvirt, run_all):
+    assert virtsecret.get(UUID)["usage"] == USAGE
+    assert virtsecret.get("11111111-2222-3333-4444-555555555555") is None
+    assert virtsecret.find(USAGE) == UUID
+    assert virtsecret.find("nobody") is None
+    assert [sec["uuid"] for sec in virtsecret.list_()] == [UUID]
+    fake_libvirt.open.assert_called_with(URI)
+    assert fake_libvirt.conn.closed
+    run_all.assert_not_called()
+
+
+def test_api_auto_prefers_libvirt_python(fake_libvirt, config, run_all):
+    config["ceph_openstack:libvirt:backend"] = "auto"
+    assert virtsecret.get(UUID)["uuid"] == UUID
+    run_all.assert_not_called()
+
+
+def test_api_value_matches_in_process(fake_libvirt):
+    assert virtsecret.value_matches(UUID, KEY) is True
+    assert virtsecret.value_matches(UUID, KEY2) is False
+    fake_libvirt.conn.secrets[UUID].val = None
+    assert virtsecret.value_matches(UUID, KEY) is False
+    fake_libvirt.conn.secrets[UUID].xml = _xml(private="yes")
+    assert virtsecret.value_matches(UUID, KEY) is None
+    with pytest.raises(CommandExecutionError, match="not defined"):
+        virtsecret.value_matches("11111111-2222-3333-4444-555555555555", KEY)
+
+
+def test_api_value_matches_uses_constant_time_compare(fake_libvirt, monkeypatch):
+    compare = MagicMock(return_value=True)
+    monkeypatch.setattr(virtsecret.hmac, "compare_digest", compare)
+    assert virtsecret.value_matches(UUID, KEY) is True
+    compare.assert_called_once_with(base64.b64decode(KEY), base64.b64decode(KEY))
+
+
+def test_api_set_value_sends_raw_bytes(fake_libvirt):
+    assert virtsecret.set_value(UUID, KEY2) is True
+    assert fake_libvirt.conn.secrets[UUID].val == base64.b64decode(KEY2)
+
+
+def test_api_define_and_undefine(fake_libvirt):
+    assert virtsecret.define(UUID, USAGE, ephemeral=True) is True
+    info = virtsecret._parse_xml(fake_libvirt.conn.defined[-1])
+    assert info["ephemeral"] is True and info["usage"] == USAGE
+    assert virtsecret.undefine(UUID) is True
+    assert fake_libvirt.conn.secrets[UUID].undefined
+    assert virtsecret.undefine("11111111-2222-3333-4444-555555555555") is False
+
+
+def test_api_libvirt_errors_become_command_errors(fake_libvirt):
+    fake_libvirt.open.side_effect = FakeError("Failed to connect socket to '/lab/sock'", 38)
+    with pytest.raises(CommandExecutionError, match="Failed to connect socket"):
+        virtsecret.get(UUID)
+
+
+def test_api_hung_daemon_times_out(fake_libvirt):
+    release = threading.Event()
+
+    def hang(uri):
+        release.wait(10)
+        return fake_libvirt.conn
+
+    fake_libvirt.open.side_effect = hang
+    start = time.monotonic()
+    try:
+        with pytest.raises(CommandExecutionError, match=r"did not answer within 0.3 s"):
+            virtsecret.get(UUID, timeout=0.3)
+        assert time.monotonic() - start < 2
+    finally:
+        release.set()
+
+
+# --- the key never leaves -------------------------------------------------------------------------
+
+
+def _keys():
+    return st.builds(
+        lambda stamp, secret: base64.b64encode(
+            struct.pack("<HIIH", 1, stamp, 0, 16) + secret
+        ).decode(),
+        st.integers(0, 2**32 - 1),
+        st.binary(min_size=16, max_size=16),
+    )
+
+
+@settings(max_examples=50, deadline=None)
+@given(key=_keys())
+def test_virsh_key_only_on_stdin(key):
+    run_all = MagicMock(return_value=_ok(key + "\n"))
+    virtsecret.__salt__["cmd.run_all"] = run_all
+    assert virtsecret.value_matches(UUID, key) is True
+    virtsecret.set_value(UUID, key)
+    for call in run_all.call_args_list:
+        assert all(key not in arg for arg in _argv(call))
+        assert call.kwargs["output_loglevel"] == "quiet"
