@@ -93,7 +93,12 @@ def write_pillar(directory, project_pillar=os.path.join(PROJECT, "pillar")):
     lab_pillar = os.path.join(directory, "pillar")
     os.makedirs(lab_pillar, exist_ok=True)
     with open(os.path.join(lab_pillar, "top.sls"), "w") as top:
-        yaml.safe_dump({"base": {"*": ["ceph_openstack", "lab"]}}, top)
+        yaml.safe_dump({"base": {"*": ["ceph_openstack", "lab", "overrides"]}}, top)
+    overrides = os.path.join(lab_pillar, "overrides.sls")
+    if not os.path.exists(overrides):
+        # Tests put their pillar edits here.
+        with open(overrides, "w") as out:
+            out.write("{}\n")
     overlay = (
         "ceph_openstack:\n"
         "  lookup:\n"

@@ -11,10 +11,16 @@ own sample-config generator file, and writes per service a compact JSON holding,
 per group, option name -> type (oslo type name), choices, min/max and
 deprecated_for_removal, plus the deprecated (renamed) option names.
 
-glance multi-store sections (``[<name>]`` for ``enabled_backends = <name>:rbd``)
-are not in the generator output under a usable name, so the options each
-glance_store driver registers for such a section are added as groups
-``store:<type>`` (``store:rbd``, ``store:file``, ...).
+Two kinds of options are registered only at run time, so the generator cannot
+list them; the script adds them from the same venv:
+
+* glance multi-store sections (``[<name>]`` for ``enabled_backends = <name>:rbd``):
+  the options each glance_store driver registers there, as groups ``store:<type>``
+  (``store:rbd``, ``store:file``, ...);
+* keystoneauth plugin options (``username``, ``password``, ...) of groups with an
+  ``auth_type`` option whose plugin options the generator does not list (e.g.
+  ``[keystone_authtoken]``): those of the ``password`` plugin, the one the
+  install guides use (``auth_type = password``).
 
 Usage::
 
@@ -93,14 +99,15 @@ SERVICES = {
     ],
 }
 
-# Run inside the venv: the options a glance_store driver registers in a multi-store
-# section, in the generator's own JSON entry format.
-STORE_SNIPPET = """
+# Run inside the venv: the run-time options described in the docstring, in the
+# generator's own JSON entry format.
+EXTRAS_SNIPPET = """
 import json
+from keystoneauth1 import loading
 from oslo_config import generator
 from stevedore import extension
 
-groups = {}
+stores = {}
 for ext in extension.ExtensionManager("glance_store.drivers"):
     if "." in ext.name or ext.name == "no_conf":
         continue  # dotted names are old aliases of the same drivers
@@ -109,8 +116,12 @@ for ext in extension.ExtensionManager("glance_store.drivers"):
         continue  # swift's entry point is a factory function, not a Store class
     opts = list(store.OPTIONS) + list(store.MULTI_BACKEND_OPTIONS or [])
     group = "store:" + ext.name
-    groups[group] = [generator._build_entry(opt, group, "glance_store", None) for opt in opts]
-print(json.dumps(groups, default=str))
+    stores[group] = [generator._build_entry(opt, group, "glance_store", None) for opt in opts]
+password = [
+    generator._build_entry(opt, "", "keystoneauth1", None)
+    for opt in loading.get_auth_plugin_conf_options("password")
+]
+print(json.dumps({"stores": stores, "password_plugin": password}, default=str))
 """
 
 
@@ -150,6 +161,14 @@ def generate(venv, namespaces, workdir):
     run(argv + ["--output-file", out], cwd=workdir)
     with open(out) as handle:
         return json.load(handle)["options"]
+
+
+def add_password_plugin(groups, plugin_entries):
+    """Give groups that load a keystoneauth plugin the ``password`` plugin's options."""
+    for entries in groups.values():
+        names = {entry["dest"] for entry in entries}
+        if "auth_type" in names and "password" not in names:
+            entries.extend(entry for entry in plugin_entries if entry["dest"] not in names)
 
 
 def compact_option(entry):
@@ -209,12 +228,14 @@ def main():
     try:
         python = make_venv(venv)
         installed = versions(python)
-        store_groups = json.loads(run([python, "-c", STORE_SNIPPET], cwd=workdir))
+        extras = json.loads(run([python, "-c", EXTRAS_SNIPPET], cwd=workdir))
         os.makedirs(args.out, exist_ok=True)
         for service, namespaces in SERVICES.items():
-            raw = {group: data["opts"] for group, data in generate(venv, namespaces, workdir).items()}
+            generated = generate(venv, namespaces, workdir)
+            raw = {group: data["opts"] for group, data in generated.items()}
+            add_password_plugin(raw, extras["password_plugin"])
             if service == "glance-api":
-                raw.update(store_groups)
+                raw.update(extras["stores"])
             groups, renamed = compact(raw)
             snapshot = {
                 "service": service,

@@ -135,3 +135,16 @@ def states(loaders):
     """State modules, with ``__context__`` reset after each test."""
     yield loaders.states
     loaders.reset_state()
+
+
+def pytest_sessionfinish(session):
+    """Salt's loader buffers log records for a console that tests never set up, and writes
+    them at exit to a stream pytest has closed by then ("Logging error" noise). Drop them:
+    pytest's own log capture already has every record."""
+    try:
+        from salt._logging import impl
+    except ImportError:
+        return
+    handler = impl.get_temp_handler()
+    if handler is not None:
+        handler.sync_with_handlers(())

@@ -297,8 +297,8 @@ def options_present(
 
         salt '*' openstack_ini.options_present /etc/nova/nova.conf \\
             '{libvirt: {images_type: rbd, images_rbd_pool: vms}}'
-        salt '*' openstack_ini.options_present /etc/nova/nova.conf \\
-            '{pci: {device_spec: ["{\\"vendor_id\\": \\"8086\\"}"]}}' test=True
+        salt '*' openstack_ini.options_present /etc/cinder/cinder.conf \\
+            '{DEFAULT: {enabled_backends: [lvm, ceph]}}' mode=0640 test=True
     """
     path, doc, info = _load(name)
     if doc is None:

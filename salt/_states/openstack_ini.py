@@ -80,6 +80,19 @@ def options_present(name, sections, secret_keys=None, user=None, group=None, mod
 
     With ``test=True`` the result is None and ``changes`` lists what a real run
     would change; nothing is written.
+
+    .. code-block:: yaml
+
+        /etc/cinder/cinder.conf:
+          openstack_ini.options_present:
+            - sections:
+                DEFAULT:
+                  enabled_backends: [ceph]          # comma-joined: ceph
+                ceph:
+                  volume_driver: cinder.volume.drivers.rbd.RBDDriver
+                  rbd_flatten_volume_from_snapshot: false
+            - group: cinder
+            - mode: "0640"
     """
     return _run(
         name,
@@ -105,6 +118,13 @@ def options_absent(name, sections):
         Absolute path of the ini file (a missing file has nothing to remove).
     sections
         ``{section: [key, ...]}``; every occurrence of each key is removed.
+
+    .. code-block:: yaml
+
+        /etc/glance/glance-api.conf:
+          openstack_ini.options_absent:
+            - sections:
+                glance_store: [stores, default_store]
     """
     return _run(
         name,

@@ -29,6 +29,7 @@ import functools
 import importlib.util
 import json
 import os
+import re
 
 from oslo_config import types
 
@@ -36,6 +37,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 SCHEMA_DIR = os.path.join(REPO, "tests", "data", "oslo_schema")
 SERVICES = ("nova", "cinder", "glance-api")
 GLANCE_RESERVED_STORES = ("os_glance_staging_store", "os_glance_tasks_store")
+
+# oslo.config expands $name and ${group.name} (``$$`` is a literal ``$``) before
+# converting a value to its type.
+REFERENCE = re.compile(r"\$(?:\{([^}]*)\}|([_a-z][._a-z0-9]*))", re.IGNORECASE)
 
 
 def _load_ini_utils():
@@ -111,7 +116,25 @@ def _groups_of(schema, service, data, section_groups):
     return mapping
 
 
-def _check_option(schema, groups, key, values):
+def substitute(value, data):
+    """Expand oslo references from the file's own values; None if one is not set here."""
+    missing = []
+
+    def replace(match):
+        group, _, key = (match.group(1) or match.group(2)).rpartition(".")
+        found = data.get(group or "DEFAULT", {}).get(key)
+        if isinstance(found, list):
+            found = found[-1]
+        if found is None:
+            missing.append(key)
+            return ""
+        return found
+
+    expanded = REFERENCE.sub(replace, value.replace("$$", "\0")).replace("\0", "$")
+    return None if missing else expanded
+
+
+def _check_option(schema, groups, key, values, data):
     """Problems of one option in a section mapped to ``groups``."""
     for group in groups:
         option = schema["groups"].get(group, {}).get(key)
@@ -130,6 +153,9 @@ def _check_option(schema, groups, key, values):
         problems.append("set {} times; oslo reads only the last".format(len(values)))
     convert = converter(option)
     for value in values if convert else ():
+        value = substitute(value, data)
+        if value is None:
+            continue  # refers to an option set elsewhere (a default): cannot check here
         try:
             convert(value)
         except ValueError as exc:
@@ -153,7 +179,7 @@ def check_text(text, service, section_groups=None, source="<text>"):
             continue
         for key, value in options.items():
             values = value if isinstance(value, list) else [value]
-            for problem in _check_option(schema, groups_of[section], key, values):
+            for problem in _check_option(schema, groups_of[section], key, values, data):
                 problems.append("{}: [{}] {}: {}".format(source, section, key, problem))
     return problems
 
