@@ -19,8 +19,8 @@ def _state_returns(orch_ret):
     for step_id, step in (data or {}).items():
         minions = (step.get("changes") or {}).get("ret") or {}
         steps[step_id.split("_|-")[1]] = (step, {
-            minion: list(states.values()) if isinstance(states, dict) else []
-            for minion, states in minions.items()
+            minion: [s for s in states.values() if isinstance(s, dict) and "result" in s]
+            for minion, states in minions.items() if isinstance(states, dict)
         })
     return steps
 

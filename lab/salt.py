@@ -197,8 +197,9 @@ class SaltLab:
         return {name: pid for name, pid in proc.pids(self.piddir).items() if proc.alive(pid)}
 
     def _cli(self, script, *args, timeout=600):
-        cmd = [os.path.join(self.bin, script), "-c", self.master_dir, "--out", "json",
-               "--static", *args]
+        cmd = [os.path.join(self.bin, script), "-c", self.master_dir, "--out", "json", *args]
+        if script == "salt":
+            cmd.insert(-len(args), "--static")
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         try:
             return json.loads(out.stdout) if out.stdout.strip() else {}

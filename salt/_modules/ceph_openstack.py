@@ -89,8 +89,9 @@ def _read_key(path):
 
 
 def _ini(path):
+    # Unmasked: rbd_secret_uuid is a name, not a secret; nothing read here is returned.
     try:
-        return __salt__["openstack_ini.get"](path)
+        return __salt__["openstack_ini.get"](path, unmask=True)
     except CommandExecutionError:
         return None
 
@@ -162,7 +163,10 @@ def verify(**kwargs):
                 secret_uuid, keyring, settings
             )
     if not checks:
-        checks["config files"] = "no RBD user named in cinder.conf, glance-api.conf or nova.conf"
+        if {"controller", "compute"} & set(settings["roles"]):
+            checks["config files"] = "no RBD user named in cinder.conf, glance-api.conf or nova.conf"
+        else:
+            checks["no OpenStack role here"] = "ok"
     return {"ok": all(v == "ok" for v in checks.values()), "checks": checks}
 
 

@@ -148,9 +148,10 @@ def key_published(name, roles, targets, **connection):
     return _published(key_alias(name), "cephauth.get_key", [entity], _acl(roles, targets), current)
 
 
-def cluster_published(name=CLUSTER_ALIAS, targets=None, **connection):
+def cluster_published(name, targets=None, **connection):
     """
-    Publish the cluster's fsid and mon host in the Salt mine for every minion.
+    Publish the cluster's fsid and mon host in the Salt mine for every minion,
+    under the alias ``ceph_openstack_cluster`` (``name`` only labels the state).
     Run on a mon.
 
     .. code-block:: yaml
@@ -162,7 +163,7 @@ def cluster_published(name=CLUSTER_ALIAS, targets=None, **connection):
         current = __salt__["ceph_openstack.cluster_info"](**connection)
     except Exception as exc:  # pylint: disable=broad-except
         return _fail(_ret(name), f"cannot read the cluster's fsid and mon host: {exc}")
-    return _published(name, "ceph_openstack.cluster_info", [], "*", current)
+    return _published(CLUSTER_ALIAS, "ceph_openstack.cluster_info", [], "*", current)
 
 
 def ceph_conf(name, targets, fsid=None, mon_host=None, client=None, **kwargs):
