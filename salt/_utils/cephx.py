@@ -41,3 +41,88 @@ def key_problem(key, where="key"):
 def is_valid_entity(name):
     """True for entity names such as ``client.cinder`` or ``osd.0``."""
     return isinstance(name, str) and bool(_ENTITY.match(name))
+
+
+# -- cephx caps and keyring text (appended for cephauth) ---------------------
+
+#: Cap types a cephx user can hold; ``ceph auth caps`` rejects any other.
+CAP_TYPES = ("mds", "mgr", "mon", "osd")
+
+
+def caps_problem(caps, where="caps"):
+    """
+    ``None`` for a usable caps mapping, else a message naming ``where``.
+
+    Caps are ``{type: grants}`` with ``type`` one of :data:`CAP_TYPES` and
+    ``grants`` a non-empty string (Ceph rejects empty grants). At least one
+    type is needed: neither ``auth caps`` nor ``auth import`` can set an empty
+    set. Control characters are refused because caps go into keyring text
+    fed to ``ceph auth import``, where a newline could smuggle in other lines.
+    """
+    if not isinstance(caps, dict) or not caps:
+        return (f"{where} must be a non-empty mapping of cap type to grants, "
+                "e.g. {mon: 'profile rbd'}")
+    for cap_type, grants in caps.items():
+        if cap_type not in CAP_TYPES:
+            return f"{where}: unknown cap type {cap_type!r} (valid: {', '.join(CAP_TYPES)})"
+        if not isinstance(grants, str) or not grants.strip():
+            return f"{where}.{cap_type} must be a non-empty string of grants"
+        if any(ord(char) < 32 or ord(char) == 127 for char in grants):
+            return f"{where}.{cap_type} must not contain control characters (newlines, tabs)"
+    return None
+
+
+def _split_grants(grants):
+    """Split ``grants`` at commas outside double quotes; collapse whitespace outside quotes."""
+    parts, current, quoted, escaped = [], [], False, False
+    for char in grants:
+        if escaped:
+            current.append(char)
+            escaped = False
+        elif quoted and char == "\\":
+            current.append(char)
+            escaped = True
+        elif char == '"':
+            current.append(char)
+            quoted = not quoted
+        elif char == "," and not quoted:
+            parts.append("".join(current))
+            current = []
+        elif char.isspace() and not quoted:
+            if current and current[-1] != " ":
+                current.append(" ")
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return tuple(sorted(part.strip() for part in parts if part.strip()))
+
+
+def normalize_caps(caps):
+    """
+    ``caps`` in a form that compares equal when Ceph would grant the same.
+
+    Whitespace and the order of comma-separated grants do not matter:
+    ``"profile rbd pool=a, profile rbd pool=b"`` equals
+    ``"profile rbd pool=b,profile rbd pool=a"``.
+    """
+    return {cap_type: _split_grants(grants) for cap_type, grants in (caps or {}).items()}
+
+
+def caps_equal(first, second):
+    """True when two caps mappings grant the same (see :func:`normalize_caps`)."""
+    return normalize_caps(first) == normalize_caps(second)
+
+
+def keyring_text(entity, key, caps=None):
+    """
+    The text of a keyring file for ``entity``, as ``ceph auth get`` writes it.
+
+    This returns the key by design (for ``ceph auth import`` on stdin and for
+    keyring files); callers must never log or return it. ``caps`` lines are
+    optional, sorted by type, with ``\\`` and ``"`` escaped as Ceph does.
+    """
+    lines = [f"[{entity}]", f"\tkey = {key}"]
+    for cap_type in sorted(caps or {}):
+        grants = caps[cap_type].replace("\\", "\\\\").replace('"', '\\"')
+        lines.append(f'\tcaps {cap_type} = "{grants}"')
+    return "\n".join(lines) + "\n"

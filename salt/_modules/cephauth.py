@@ -1,0 +1,337 @@
+"""
+Manage cephx users (``client.cinder``, ``client.glance``, ...) through the ``ceph`` CLI.
+
+Every function takes the connection keywords ``cluster``, ``conf``,
+``client_id``, ``keyring`` and ``timeout``; defaults come from
+``config.get('ceph_openstack:<keyword>')``.
+
+Reads come from one ``ceph auth ls`` per run, cached in ``__context__`` per
+connection and dropped after each write, so a converge with nothing to do
+costs one CLI call however many users it checks.
+
+Secrets: ``auth ls`` holds every key of the cluster. Keys are returned only by
+``get_key``, ``get(with_key=True)`` and ``keyring``; they are never logged, never
+put into an exception message, and reach the CLI on stdin only
+(``ceph auth add -i -``, ``ceph auth import -i -``), never in argv.
+
+:depends: the ``ceph`` CLI (package ``ceph-common``)
+"""
+
+import logging
+
+import salt.utils.path
+from salt.exceptions import CommandExecutionError
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "cephauth"
+
+
+def __virtual__():
+    if salt.utils.path.which("ceph"):
+        return __virtualname__
+    return (False, "cephauth: the ceph CLI is not installed (package ceph-common)")
+
+
+# -- helpers -------------------------------------------------------------------
+
+
+def _conn(kwargs):
+    return __utils__["ceph_cli.connection"](__salt__["config.get"], **kwargs)
+
+
+def _run(conn, args, stdin=None, secret=None):
+    """Run ``ceph <args>``; with ``secret``, make sure no error message can carry it."""
+    try:
+        return __utils__["ceph_cli.run"](__salt__["cmd.run_all"], conn, args, stdin=stdin)
+    except CommandExecutionError as exc:
+        if secret and secret in str(exc):
+            # Ceph echoes a keyring value it cannot parse ("val=<key>").
+            info = {name: value.replace(secret, "<key hidden>") if isinstance(value, str) else value
+                    for name, value in (exc.info or {}).items()}
+            raise CommandExecutionError(
+                exc.error.replace(secret, "<key hidden>"), info=info
+            ) from None
+        raise
+
+
+def _cache_key(conn):
+    return ("cephauth.users",) + tuple(__utils__["ceph_cli.cache_key"](conn))
+
+
+def _users(conn):
+    """``{entity: {"key": ..., "caps": {...}}}`` from one cached ``ceph auth ls``."""
+    cache_key = _cache_key(conn)
+    if cache_key not in __context__:
+        dump = _run(conn, ["auth", "ls"])
+        # Pacific and later wrap the list in {"auth_dump": [...]}.
+        entries = dump.get("auth_dump", []) if isinstance(dump, dict) else dump or []
+        __context__[cache_key] = {
+            entry["entity"]: {"key": entry.get("key"), "caps": dict(entry.get("caps") or {})}
+            for entry in entries
+        }
+    return __context__[cache_key]
+
+
+def _forget(conn):
+    """Drop the cached ``auth ls`` after a write, so the next read sees Ceph's truth."""
+    __context__.pop(_cache_key(conn), None)
+
+
+def _check_entity(entity):
+    if not __utils__["cephx.is_valid_entity"](entity):
+        raise CommandExecutionError(
+            f"entity must be a cephx entity name such as 'client.cinder', not {entity!r}"
+        )
+
+
+def _check_caps(caps):
+    problem = __utils__["cephx.caps_problem"](caps, "caps")
+    if problem:
+        raise CommandExecutionError(problem)
+
+
+def _check_key(key):
+    # The message names the argument, never the value.
+    problem = __utils__["cephx.key_problem"](key, "key")
+    if problem:
+        raise CommandExecutionError(problem)
+
+
+def _existing(conn, entity):
+    user = _users(conn).get(entity)
+    if user is None:
+        raise CommandExecutionError(f"cephx user {entity} does not exist")
+    return user
+
+
+def _caps_args(caps):
+    """``mon 'profile rbd' osd '...'`` as argv items, in a stable order."""
+    args = []
+    for cap_type in sorted(caps):
+        args += [cap_type, caps[cap_type]]
+    return args
+
+
+# -- public API ----------------------------------------------------------------
+
+
+def get(entity, with_key=False, **kwargs):
+    """
+    Return a cephx user as ``{"entity": ..., "caps": {...}}``, or ``None`` when it
+    does not exist. The key is included (as ``"key"``) only with ``with_key=True``.
+
+    entity
+        The entity name, e.g. ``client.cinder``.
+
+    with_key
+        Include the user's secret key. Off by default: the return of a CLI call
+        ends up in job caches and terminals.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' cephauth.get client.cinder
+        salt '*' cephauth.get client.cinder conf=/etc/ceph/openstack.conf
+    """
+    _check_entity(entity)
+    user = _users(_conn(kwargs)).get(entity)
+    if user is None:
+        return None
+    ret = {"entity": entity, "caps": dict(user["caps"])}
+    if with_key:
+        ret["key"] = user["key"]
+    return ret
+
+
+def exists(entity, **kwargs):
+    """
+    Return ``True`` when the cephx user ``entity`` exists.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' cephauth.exists client.glance
+    """
+    _check_entity(entity)
+    return entity in _users(_conn(kwargs))
+
+
+def get_key(entity, **kwargs):
+    """
+    Return the secret key of the cephx user ``entity``.
+
+    This returns a secret by design; it exists for states that put the key
+    where it is needed. Raises an error when the user does not exist.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' cephauth.get_key client.cinder
+    """
+    _check_entity(entity)
+    return _existing(_conn(kwargs), entity)["key"]
+
+
+def create(entity, caps, key=None, **kwargs):
+    """
+    Create the cephx user ``entity`` with exactly ``caps``; return
+    ``{"entity": ..., "caps": {...}}`` (never the key).
+
+    Fails when the user exists already (see ``set_caps`` and ``import_key``).
+
+    entity
+        The entity name, e.g. ``client.cinder``.
+
+    caps
+        ``{type: grants}`` with types among ``mon``, ``osd``, ``mgr``, ``mds``.
+
+    key
+        An existing cephx key to give the user (e.g. pre-generated in pillar).
+        It is fed to ``ceph auth add -i -`` on stdin, never on the command line.
+        Without it Ceph generates one. ``auth add`` (unlike ``get-or-create``)
+        does not print the key, and (unlike ``auth import``) checks the caps.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' cephauth.create client.glance caps='{mon: "profile rbd", osd: "allow r"}'
+    """
+    _check_entity(entity)
+    _check_caps(caps)
+    if key is not None:
+        _check_key(key)
+    conn = _conn(kwargs)
+    if entity in _users(conn):
+        raise CommandExecutionError(
+            f"cephx user {entity} exists already; use cephauth.set_caps or cephauth.import_key"
+        )
+    args = ["auth", "add", entity] + _caps_args(caps)
+    try:
+        if key is None:
+            _run(conn, args)
+        else:
+            # The keyring on stdin carries only the key: Ceph refuses caps in both places.
+            text = __utils__["cephx.keyring_text"](entity, key)
+            _run(conn, args + ["-i", "-"], stdin=text, secret=key)
+    finally:
+        _forget(conn)
+    log.info("cephauth: created %s", entity)
+    return {"entity": entity, "caps": dict(caps)}
+
+
+def set_caps(entity, caps, **kwargs):
+    """
+    Set the caps of the existing cephx user ``entity`` to exactly ``caps``:
+    cap types not given are removed. Returns ``{"entity": ..., "caps": {...}}``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' cephauth.set_caps client.cinder caps='{mon: "profile rbd", osd: "allow r"}'
+    """
+    _check_entity(entity)
+    _check_caps(caps)
+    conn = _conn(kwargs)
+    _existing(conn, entity)
+    try:
+        _run(conn, ["auth", "caps", entity] + _caps_args(caps))
+    finally:
+        _forget(conn)
+    log.info("cephauth: set caps of %s", entity)
+    return {"entity": entity, "caps": dict(caps)}
+
+
+def import_key(entity, key, **kwargs):
+    """
+    Give the existing cephx user ``entity`` the key ``key``, keeping its caps.
+    Returns ``{"entity": ..., "caps": {...}}``, never the key.
+
+    The key travels on stdin (``ceph auth import -i -``) inside keyring text that
+    repeats the user's current caps, since ``auth import`` replaces the caps with
+    the ones in the keyring (and does not check them: change caps with
+    ``set_caps``, which does).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' cephauth.import_key client.cinder key=AQBhAAAAAAAAABAAvHOq2W2wbY4Wcf7yCmXw3Q==
+    """
+    _check_entity(entity)
+    _check_key(key)
+    conn = _conn(kwargs)
+    caps = dict(_existing(conn, entity)["caps"])
+    if not caps:
+        raise CommandExecutionError(
+            f"cephx user {entity} has no caps, and ceph auth import needs some: set caps first"
+        )
+    text = __utils__["cephx.keyring_text"](entity, key, caps)
+    try:
+        _run(conn, ["auth", "import", "-i", "-"], stdin=text, secret=key)
+    finally:
+        _forget(conn)
+    log.info("cephauth: imported a new key for %s", entity)
+    return {"entity": entity, "caps": caps}
+
+
+def delete(entity, **kwargs):
+    """
+    Delete the cephx user ``entity``. Returns ``True`` when it was deleted,
+    ``False`` when it did not exist. Refuses to delete the user this
+    connection authenticates as (that would lock Salt out of the cluster).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' cephauth.delete client.old-glance
+    """
+    _check_entity(entity)
+    conn = _conn(kwargs)
+    if entity == f"client.{conn['client_id']}":
+        raise CommandExecutionError(
+            f"refusing to delete {entity}: it is the user this connection acts as"
+        )
+    if entity not in _users(conn):
+        return False
+    try:
+        _run(conn, ["auth", "del", entity])
+    finally:
+        _forget(conn)
+    log.info("cephauth: deleted %s", entity)
+    return True
+
+
+def keyring(entity, key=None, with_caps=False, **kwargs):
+    """
+    Return the text of a keyring file for ``entity``::
+
+        [client.cinder]
+        \tkey = AQ...==
+
+    This returns a secret by design: it is what a keyring file holds, for the
+    state that writes one. Without ``key`` the key is read from Ceph (a mon or
+    an admin node); with it, no Ceph call is made unless ``with_caps`` asks for
+    the user's caps lines as well.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt ceph-mon1 cephauth.keyring client.cinder
+    """
+    _check_entity(entity)
+    if key is not None:
+        _check_key(key)
+    caps = None
+    if key is None or with_caps:
+        user = _existing(_conn(kwargs), entity)
+        key = key or user["key"]
+        caps = user["caps"] if with_caps else None
+    return __utils__["cephx.keyring_text"](entity, key, caps)
