@@ -1,0 +1,606 @@
+#!/usr/bin/env python3
+"""
+Benchmark: the ceph_openstack formula against the naive runbook SLS (bench/naive).
+
+Usage (from the project root; ``./run bench`` does the same)::
+
+    .venv/bin/python bench/run.py [--dir /tmp/coslab-bench] [--repeat 3] [--keep]
+
+On a fresh lab of its own (Ceph + libvirtd + Salt master and minions mon1, ctl1,
+cmp1, started here and stopped by PID at the end, also on error), it measures
+
+1. per role (mon1, then ctl1, then cmp1, which need the keys the mon published):
+   the wall time of a first ``salt <minion> state.apply <sls>``, of a no-op
+   re-run (median of up to --repeat runs), the states' own summed duration, and the
+   ``ceph`` / ``rbd`` / ``rados`` / ``virsh`` processes each run spawned;
+2. the same for the naive baseline ``naive_runbook`` (bench/naive/);
+3. the no-op mon converge (wall time and CLI count) with 4, 16 and 64 pools
+   and cephx users, for both.
+
+Processes are counted by wrapper scripts: each minion runs with
+``<lab>/bench/wrap/<minion>`` first in its PATH, where ``ceph``, ``rbd``,
+``rados`` and ``virsh`` append one line (the argv, base64-looking values
+redacted) to ``<lab>/bench/counts/<minion>.log`` and exec the real binary.
+
+Prints a table and writes the same figures to bench/results/latest.json.
+"""
+
+import argparse
+import collections
+import datetime
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from lab import proc  # noqa: E402
+from lab.__main__ import Lab  # noqa: E402
+from lab.salt import SaltLab, prepare_sandbox  # noqa: E402
+
+DEFAULT_DIR = os.environ.get("BENCH_LAB_DIR", "/tmp/coslab-bench")
+NAIVE_ROOT = os.path.join(ROOT, "bench", "naive")
+RESULTS = os.path.join(ROOT, "bench", "results", "latest.json")
+BINARIES = ("ceph", "rbd", "rados", "virsh")
+REAL_PATH = "/usr/bin:/bin:/usr/sbin:/sbin"
+FORMULA_SLS = "ceph_openstack"
+NAIVE_SLS = "naive_runbook"
+ROLE_ORDER = ("mon1", "ctl1", "cmp1")
+SCALES = (4, 16, 64)
+TARGET_SPEEDUP = 3.0
+
+#: The example pillar's pools and users (pillar.example), which the naive SLS mirrors
+#: with its own names (prefix "nv-") so the two never touch each other's objects.
+BASE_POOLS = {"volumes": 32, "images": 32, "backups": 32, "vms": 32}
+BASE_CAPS = {
+    "cinder": {"mon": "profile rbd",
+               "osd": "profile rbd pool={volumes}, profile rbd pool={vms}, "
+                      "profile rbd-read-only pool={images}",
+               "mgr": "profile rbd pool={volumes}, profile rbd pool={vms}"},
+    "glance": {"mon": "profile rbd", "osd": "profile rbd pool={images}",
+               "mgr": "profile rbd pool={images}"},
+    "cinder-backup": {"mon": "profile rbd", "osd": "profile rbd pool={backups}",
+                      "mgr": "profile rbd pool={backups}"},
+}
+HOSTS = {"ceph-node1": "192.0.2.145", "controller1": "192.0.2.121", "compute1": "192.0.2.131"}
+NAIVE_PREFIX = "nv-"
+NAIVE_SECRET_UUID = "0d7f5ad6-6b1e-4a3e-9c55-3f5e1b0b7a11"
+#: Extra pools/users for the scaling runs: one placement group each, so 64 pools
+#: per side stay light on the one memstore OSD.
+SCALE_PG_NUM = 1
+SCALE_CAPS = {"mon": "profile rbd", "osd": "profile rbd-read-only pool={images}"}
+
+#: Words that make up a CLI sub-command (for the per-command breakdown).
+_COMMAND_WORDS = {
+    "osd", "pool", "ls", "detail", "create", "get", "set", "application", "enable", "auth",
+    "get-or-create", "get-key", "caps", "add", "import", "export", "del", "rm", "init", "info",
+    "rbd_info", "df", "status", "fsid", "mon", "dump", "crush", "rule", "health", "version",
+    "config", "quorum_status", "lspools", "stat", "list", "print-key", "secret-list",
+    "secret-define", "secret-set-value", "secret-get-value", "secret-dumpxml",
+    "secret-undefine", "versions", "mgr",
+}
+_VALUE_OPTIONS = {
+    "--cluster", "--id", "-i", "--name", "-n", "--conf", "-c", "--keyring", "-k",
+    "--connect-timeout", "--format", "-f", "-p", "--pool", "--connect", "--secret", "--file",
+    "--base64", "--out",
+}
+
+
+# -- process counting ---------------------------------------------------------------------
+
+
+class CliCounter:
+    """Wrapper scripts per minion that log each ceph/rbd/rados/virsh process they start."""
+
+    def __init__(self, lab_dir, minions):
+        self.dir = os.path.join(lab_dir, "bench")
+        self.minions = list(minions)
+
+    def wrapdir(self, minion):
+        return os.path.join(self.dir, "wrap", minion)
+
+    def log(self, minion):
+        return os.path.join(self.dir, "counts", f"{minion}.log")
+
+    def install(self):
+        os.makedirs(os.path.join(self.dir, "counts"), exist_ok=True)
+        for minion in self.minions:
+            os.makedirs(self.wrapdir(minion), exist_ok=True)
+            for binary in BINARIES:
+                real = shutil.which(binary, path=REAL_PATH)
+                if not real:
+                    raise SystemExit(f"bench: {binary} not found in {REAL_PATH}")
+                script = os.path.join(self.wrapdir(minion), binary)
+                # One append (a single short write) per process, then exec: the wrapper
+                # costs one /bin/sh start and no extra fork. Arguments ending in "=" (base64
+                # values such as a cephx key on the naive SLS's virsh argv) are redacted.
+                with open(script, "w") as out:
+                    out.write(
+                        "#!/bin/sh\n"
+                        f"line={binary}\n"
+                        'for a in "$@"; do\n'
+                        "  case $a in *=) a='<redacted>' ;; esac\n"
+                        '  line="$line\t$a"\n'
+                        "done\n"
+                        f"printf '%s\\n' \"$line\" >> {self.log(minion)}\n"
+                        f'exec {real} "$@"\n'
+                    )
+                os.chmod(script, 0o755)
+            open(self.log(minion), "w").close()
+
+    def env(self, minion):
+        env = dict(os.environ)
+        env["PATH"] = self.wrapdir(minion) + os.pathsep + env.get("PATH", REAL_PATH)
+        return env
+
+    def reset(self):
+        for minion in self.minions:
+            open(self.log(minion), "w").close()
+
+    def read(self, minion):
+        try:
+            with open(self.log(minion)) as log:
+                return [line.rstrip("\n").split("\t") for line in log if line.strip()]
+        except FileNotFoundError:
+            return []
+
+
+def command_label(argv):
+    """``ceph osd pool ls`` from a logged argv: the binary and its sub-command words."""
+    words, skip = [argv[0]], False
+    for arg in argv[1:]:
+        if skip:
+            skip = False
+            continue
+        if arg.startswith("-"):
+            skip = arg in _VALUE_OPTIONS
+            continue
+        if arg not in _COMMAND_WORDS:
+            if len(words) > 1:
+                break
+            continue
+        words.append(arg)
+    return " ".join(words)
+
+
+# -- the bench lab ------------------------------------------------------------------------
+
+
+class BenchSaltLab(SaltLab):
+    """The lab's Salt, with bench/naive in file_roots and the counting PATH per minion."""
+
+    def __init__(self, directory, ceph, libvirt, counter):
+        super().__init__(directory, ceph, libvirt)
+        self.counter = counter
+
+    def master_config(self):
+        config = super().master_config()
+        config["file_roots"]["base"].append(NAIVE_ROOT)
+        return config
+
+    def up(self, timeout=60):
+        # SaltLab.up, with each minion started under its own wrapper PATH.
+        running = self.running()
+        if "salt-master" not in running:
+            self._write_config(self.master_dir, self.master_config())
+            proc.start_daemon("salt-master", [os.path.join(self.bin, "salt-master"), "-c",
+                                              self.master_dir, "-l", "quiet"],
+                              self.piddir, self.logdir)
+        for minion_id, roles in self.minions.items():
+            prepare_sandbox(os.path.dirname(self.dir), minion_id, roles)
+            if f"salt-minion-{minion_id}" not in running:
+                confdir = os.path.join(self.dir, "minions", minion_id, "conf")
+                self._write_config(confdir, self.minion_config(minion_id))
+                proc.start_daemon(f"salt-minion-{minion_id}",
+                                  [os.path.join(self.bin, "salt-minion"), "-c", confdir,
+                                   "-l", "quiet"], self.piddir, self.logdir,
+                                  env=self.counter.env(minion_id))
+        proc.wait_for(lambda: set(self.salt("*", "test.ping", timeout=5)) >= set(self.minions),
+                      timeout, "salt minions", interval=1)
+        return self
+
+
+class BenchLab(Lab):
+    def __init__(self, directory):
+        super().__init__(directory)
+        self.counter = CliCounter(self.dir, ROLE_ORDER)
+        self.salt = BenchSaltLab(os.path.join(self.dir, "salt"), self.ceph, self.libvirt,
+                                 self.counter)
+        self.naive_dir = os.path.join(self.dir, "naive")
+
+
+# -- pillar -------------------------------------------------------------------------------
+
+
+def scale_names(n_pools, n_users):
+    pools = [f"scale{i:02d}" for i in range(max(0, n_pools - len(BASE_POOLS)))]
+    users = [f"scale{i:02d}" for i in range(max(0, n_users - len(BASE_CAPS)))]
+    return pools, users
+
+
+def caps_text(caps, prefix):
+    names = {pool: prefix + pool for pool in BASE_POOLS}
+    return {kind: value.format(**names) for kind, value in caps.items()}
+
+
+def overrides(lab, n_pools=None, n_users=None):
+    """The bench's pillar overrides: extra pools/users for the formula, the naive pillar."""
+    pools, users = scale_names(n_pools or 0, n_users or 0)
+    formula = {
+        "pools": {name: {"pg_num": SCALE_PG_NUM} for name in pools},
+        # roles [mon]: the key is published to the mons only, no keyring elsewhere.
+        "clients": {name: {"caps": caps_text(SCALE_CAPS, ""), "roles": ["mon"]}
+                    for name in users},
+    }
+    naive_pools = {NAIVE_PREFIX + name: pg for name, pg in BASE_POOLS.items()}
+    naive_pools.update({NAIVE_PREFIX + name: SCALE_PG_NUM for name in pools})
+    naive_clients = {}
+    for name, caps in list(BASE_CAPS.items()) + [(u, SCALE_CAPS) for u in users]:
+        text = caps_text(caps, NAIVE_PREFIX)
+        naive_clients[NAIVE_PREFIX + name] = " ".join(f"{k} '{v}'" for k, v in text.items())
+    naive = {
+        "conf": lab.ceph.conf,
+        "keyring": lab.ceph.admin_keyring,
+        "uri": lab.libvirt.uri,
+        "roots": os.path.join(lab.naive_dir, "roots"),
+        "owner": "nobody:nogroup",
+        "hosts": HOSTS,
+        "secret_uuid": NAIVE_SECRET_UUID,
+        "names": {
+            "volumes": NAIVE_PREFIX + "volumes", "images": NAIVE_PREFIX + "images",
+            "backups": NAIVE_PREFIX + "backups", "vms": NAIVE_PREFIX + "vms",
+            "cinder": NAIVE_PREFIX + "cinder", "glance": NAIVE_PREFIX + "glance",
+            "cinder_backup": NAIVE_PREFIX + "cinder-backup",
+        },
+        "pools": naive_pools,
+        "clients": naive_clients,
+    }
+    return {"ceph_openstack": formula, "naive_runbook": naive}
+
+
+def write_overrides(lab, n_pools=None, n_users=None, refresh=True):
+    path = os.path.join(lab.dir, "pillar", "overrides.sls")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as out:
+        out.write("# written by bench/run.py\n")
+        yaml.safe_dump(overrides(lab, n_pools, n_users), out, default_flow_style=False)
+    if refresh:
+        ret = lab.salt.salt("*", "saltutil.refresh_pillar", "wait=True", timeout=60)
+        if set(ret) != set(ROLE_ORDER) or not all(v is True for v in ret.values()):
+            raise RuntimeError(f"refresh_pillar: {ret}")
+
+
+# -- measuring ----------------------------------------------------------------------------
+
+
+def apply(lab, minion, sls):
+    """One ``salt <minion> state.apply <sls>``: wall time, state figures, CLI processes."""
+    lab.counter.reset()
+    start = time.monotonic()
+    ret = lab.salt.salt(minion, "state.apply", sls, timeout=600)
+    wall = time.monotonic() - start
+    states = ret.get(minion)
+    record = {"wall_s": round(wall, 3)}
+    if not isinstance(states, dict):
+        record.update({"states": 0, "changed": 0, "failed": [f"{states!r}"[:500]], "states_s": 0})
+    else:
+        results = [s for s in states.values() if isinstance(s, dict) and "result" in s]
+        record.update({
+            "states": len(results),
+            "changed": sum(1 for s in results if s.get("changes")),
+            "failed": [f"{s.get('__id__')}: {str(s.get('comment'))[:300]}"
+                       for s in results if s.get("result") is False],
+            "states_s": round(sum(float(s.get("duration") or 0) for s in results) / 1000, 3),
+            "by_state": _by_state(states),
+        })
+    argvs = lab.counter.read(minion)
+    cli = collections.Counter(argv[0] for argv in argvs)
+    record["cli"] = {binary: cli.get(binary, 0) for binary in BINARIES}
+    record["cli_total"] = sum(record["cli"].values())
+    record["commands"] = dict(collections.Counter(command_label(a) for a in argvs).most_common())
+    stray = {m: len(lab.counter.read(m)) for m in ROLE_ORDER if m != minion}
+    if any(stray.values()):
+        record["other_minions_cli"] = stray
+    return record
+
+
+def _by_state(states):
+    """``{module.function: {"n": states, "ms": summed duration}}``, slowest first."""
+    groups = collections.defaultdict(lambda: {"n": 0, "ms": 0.0})
+    for key, state in states.items():
+        if not isinstance(state, dict) or "result" not in state:
+            continue
+        parts = key.split("_|-")
+        group = groups[f"{parts[0]}.{parts[-1]}" if len(parts) >= 4 else key]
+        group["n"] += 1
+        group["ms"] += float(state.get("duration") or 0)
+    return {name: {"n": g["n"], "ms": round(g["ms"], 1)}
+            for name, g in sorted(groups.items(), key=lambda item: -item[1]["ms"])}
+
+
+def noop(lab, minion, sls, repeat, budget_s=15):
+    """
+    The no-op re-run: median wall/states time of up to ``repeat`` runs (no new run
+    starts once ``budget_s`` seconds are spent, so slow runs are measured once).
+    """
+    runs, start = [], time.monotonic()
+    while not runs or (len(runs) < repeat and time.monotonic() - start < budget_s):
+        runs.append(apply(lab, minion, sls))
+    record = dict(runs[0])
+    record["wall_s"] = round(statistics.median(r["wall_s"] for r in runs), 3)
+    record["states_s"] = round(statistics.median(r["states_s"] for r in runs), 3)
+    record["runs_wall_s"] = [r["wall_s"] for r in runs]
+    record["changed"] = max(r["changed"] for r in runs)
+    record["failed"] = [f for r in runs for f in r["failed"]]
+    if len({r["cli_total"] for r in runs}) > 1:
+        record["cli_totals_differ"] = [r["cli_total"] for r in runs]
+    return record
+
+
+def check(record, what, expect_changes=None):
+    problems = list(record["failed"])
+    if expect_changes is False and record["changed"]:
+        problems.append(f"{record['changed']} states changed on a re-run")
+    if problems:
+        print(f"   !! {what}: " + "; ".join(problems[:5]), flush=True)
+    return not problems
+
+
+def salt_round_trip(lab, repeat=3):
+    times = []
+    for _ in range(repeat):
+        start = time.monotonic()
+        lab.salt.salt("mon1", "test.ping")
+        times.append(time.monotonic() - start)
+    return round(statistics.median(times), 3)
+
+
+def versions():
+    out = {}
+    for name, cmd in (("salt", [os.path.join(ROOT, ".venv", "bin", "salt"), "--version"]),
+                      ("ceph", [shutil.which("ceph", path=REAL_PATH) or "ceph", "--version"]),
+                      ("virsh", [shutil.which("virsh", path=REAL_PATH) or "virsh", "--version"])):
+        try:
+            out[name] = subprocess.run(cmd, capture_output=True, text=True,
+                                       timeout=30).stdout.strip()
+        except (OSError, subprocess.SubprocessError) as exc:
+            out[name] = f"unknown ({exc})"
+    return out
+
+
+# -- report -------------------------------------------------------------------------------
+
+
+def _cli_cells(rec):
+    return " ".join(f"{rec['cli'][b]:5d}" for b in BINARIES) + f" {rec['cli_total']:5d}"
+
+
+def _top_commands(rec, limit=4):
+    items = list(rec["commands"].items())
+    text = ", ".join(f"{label} x{n}" for label, n in items[:limit])
+    return text + (", ..." if len(items) > limit else "")
+
+
+def print_report(results):
+    meta = results["meta"]
+    print()
+    print(f"== per role ({meta['pillar']})")
+    print(f"   {'':8} {'minion':6} {'run':6} {'wall s':>7} {'states s':>8} {'states':>6}"
+          f" {'chg':>4}  {'ceph':>5} {'rbd':>5} {'rados':>5} {'virsh':>5} {'total':>5}")
+    for impl in ("formula", "naive"):
+        for minion in ROLE_ORDER:
+            for run in ("first", "noop"):
+                rec = results["roles"][impl][minion][run]
+                print(f"   {impl:8} {minion:6} {run:6} {rec['wall_s']:7.2f} {rec['states_s']:8.2f}"
+                      f" {rec['states']:6d} {rec['changed']:4d}  {_cli_cells(rec)}"
+                      + ("  FAILED" if rec["failed"] else ""))
+    rec = results["roles"]["formula"]["cmp1"].get("noop_virsh_backend")
+    if rec:
+        print(f"   {'formula':8} {'cmp1':6} {'noop*':6} {rec['wall_s']:7.2f} {rec['states_s']:8.2f}"
+              f" {rec['states']:6d} {rec['changed']:4d}  {_cli_cells(rec)}"
+              "   * virtsecret backend virsh (onedir Salt without libvirt-python)")
+    print(f"   (wall = `salt <minion> state.apply` end to end; no-op = median of up to "
+          f"{meta['repeat']} runs; a bare `salt mon1 test.ping` takes "
+          f"{meta['salt_round_trip_s']:.2f} s)")
+    print("   no-op CLI calls by command:")
+    for impl in ("formula", "naive"):
+        for minion in ROLE_ORDER:
+            for run in ("noop", "noop_virsh_backend"):
+                rec = results["roles"][impl][minion].get(run)
+                if rec and rec["commands"]:
+                    print(f"     {impl:8} {minion:6} {_top_commands(rec, 6)}"
+                          + (" (virsh backend)" if run != "noop" else ""))
+
+    print()
+    print("== no-op mon converge vs number of pools and users (mon1)")
+    print(f"   {'N':>3}  {'formula wall':>12} {'states s':>8} {'ceph':>5} {'rbd':>5} {'rados':>5}"
+          f" {'total':>5}  |  {'naive wall':>10} {'states s':>8} {'ceph':>5} {'rbd':>5}"
+          f" {'rados':>5} {'total':>5}  | speedup")
+    for n in SCALES:
+        f = results["scaling"]["formula"][str(n)]["noop"]
+        v = results["scaling"]["naive"][str(n)]["noop"]
+        speed = results["targets"]["speedup_by_n"][str(n)]
+        print(f"   {n:3d}  {f['wall_s']:12.2f} {f['states_s']:8.2f} {f['cli']['ceph']:5d}"
+              f" {f['cli']['rbd']:5d} {f['cli']['rados']:5d} {f['cli_total']:5d}  |  "
+              f"{v['wall_s']:10.2f} {v['states_s']:8.2f} {v['cli']['ceph']:5d} {v['cli']['rbd']:5d}"
+              f" {v['cli']['rados']:5d} {v['cli_total']:5d}  | {speed['wall']:.1f}x wall,"
+              f" {speed['states']:.1f}x states")
+    print("   first converge at each N (creates what the previous N lacked):")
+    for n in SCALES:
+        f = results["scaling"]["formula"][str(n)]["first"]
+        v = results["scaling"]["naive"][str(n)]["first"]
+        print(f"     N={n:2d}: formula {f['wall_s']:6.2f} s, {f['cli_total']:4d} CLI,"
+              f" {f['changed']:3d} changed | naive {v['wall_s']:6.2f} s, {v['cli_total']:4d} CLI,"
+              f" {v['changed']:3d} changed")
+    print("   where the formula's no-op time goes (states' own duration, by state function):")
+    for n in SCALES:
+        rec = results["scaling"]["formula"][str(n)]["noop"]
+        print(f"     N={n:2d}: {_top_commands(rec, 6)}")
+        print("           " + ", ".join(f"{name} {g['n']}x {g['ms'] / 1000:.2f} s"
+                                       for name, g in list(rec["by_state"].items())[:4]))
+
+    t = results["targets"]
+    print()
+    print("== targets")
+    print(f"   no-op mon converge >= {TARGET_SPEEDUP:.0f}x faster than naive (wall, every N): "
+          f"{'MET' if t['speedup_met'] else 'NOT MET'} "
+          f"(min {t['min_speedup_wall']:.1f}x wall, {t['min_speedup_states']:.1f}x states time)")
+    print(f"   formula no-op CLI count flat in N: {'MET' if t['cli_flat'] else 'NOT MET'} "
+          f"({', '.join(f'N={n}: {c}' for n, c in t['formula_cli_by_n'].items())};"
+          f" per binary: {t['formula_cli_by_binary']})")
+    print(f"   errors: {'none' if not results['problems'] else '; '.join(results['problems'])}")
+    print(f"   total {meta['total_s']:.0f} s (lab up {meta['lab_up_s']:.0f} s); "
+          f"figures in {os.path.relpath(RESULTS, ROOT)}")
+
+
+def targets(results):
+    speed = {}
+    for n in SCALES:
+        f = results["scaling"]["formula"][str(n)]["noop"]
+        v = results["scaling"]["naive"][str(n)]["noop"]
+        speed[str(n)] = {"wall": round(v["wall_s"] / f["wall_s"], 2),
+                         "states": round(v["states_s"] / max(f["states_s"], 1e-3), 2)}
+    cli = {str(n): results["scaling"]["formula"][str(n)]["noop"]["cli_total"] for n in SCALES}
+    by_binary = {b: [results["scaling"]["formula"][str(n)]["noop"]["cli"][b] for n in SCALES]
+                 for b in BINARIES}
+    return {
+        "speedup_by_n": speed,
+        "min_speedup_wall": min(s["wall"] for s in speed.values()),
+        "min_speedup_states": min(s["states"] for s in speed.values()),
+        "speedup_met": all(s["wall"] >= TARGET_SPEEDUP for s in speed.values()),
+        "formula_cli_by_n": cli,
+        "formula_cli_by_binary": {b: v for b, v in by_binary.items() if any(v)},
+        "cli_flat": len(set(cli.values())) == 1,
+    }
+
+
+# -- main ---------------------------------------------------------------------------------
+
+
+def run(lab, repeat):
+    results = {"roles": {"formula": {}, "naive": {}},
+               "scaling": {"formula": {}, "naive": {}}, "problems": []}
+
+    def ok(record, what, expect_changes=None):
+        if not check(record, what, expect_changes):
+            results["problems"].append(what)
+
+    # Raise the mon's placement-group cap: two sets of 64 pools share one OSD here.
+    lab.ceph.ceph("config", "set", "global", "mon_max_pg_per_osd", "4000", json_out=False)
+    for minion, roles in lab.salt.minions.items():
+        prepare_sandbox(lab.naive_dir, minion, roles)
+    sync = lab.salt.salt("*", "saltutil.sync_all", "refresh=True", timeout=120)
+    if set(sync) != set(ROLE_ORDER):
+        raise RuntimeError(f"saltutil.sync_all: {sync}")
+    results["meta_salt_round_trip_s"] = salt_round_trip(lab)
+
+    for impl, sls in (("formula", FORMULA_SLS), ("naive", NAIVE_SLS)):
+        for minion in ROLE_ORDER:
+            first = apply(lab, minion, sls)
+            ok(first, f"{impl} {minion} first run")
+            again = noop(lab, minion, sls, repeat)
+            ok(again, f"{impl} {minion} no-op", expect_changes=False)
+            results["roles"][impl][minion] = {"first": first, "noop": again}
+            print(f"   {impl:8} {minion}: first {first['wall_s']:.2f} s "
+                  f"({first['changed']} changed, {first['cli_total']} CLI), "
+                  f"no-op {again['wall_s']:.2f} s ({again['cli_total']} CLI)", flush=True)
+
+    # The formula's compute no-op again with the virsh backend of virtsecret: what a
+    # onedir minion without libvirt-python does (this venv has libvirt-python, so the
+    # runs above use the libvirt API and spawn no virsh).
+    grain = lab.salt.salt("cmp1", "grains.set", "ceph_openstack:libvirt:backend", "virsh",
+                          "force=True")
+    if not (grain.get("cmp1") or {}).get("result"):
+        raise RuntimeError(f"grains.set on cmp1: {grain}")
+    try:
+        virsh = noop(lab, "cmp1", FORMULA_SLS, repeat)
+        ok(virsh, "formula cmp1 no-op (virsh backend)", expect_changes=False)
+        results["roles"]["formula"]["cmp1"]["noop_virsh_backend"] = virsh
+        print(f"   formula  cmp1 (virsh backend): no-op {virsh['wall_s']:.2f} s "
+              f"({virsh['cli_total']} CLI)", flush=True)
+    finally:
+        lab.salt.salt("cmp1", "grains.delkey", "ceph_openstack", "force=True")
+
+    for n in SCALES:
+        write_overrides(lab, n, n)
+        for impl, sls in (("formula", FORMULA_SLS), ("naive", NAIVE_SLS)):
+            first = apply(lab, "mon1", sls)
+            ok(first, f"{impl} mon1 first converge N={n}")
+            again = noop(lab, "mon1", sls, repeat)
+            ok(again, f"{impl} mon1 no-op N={n}", expect_changes=False)
+            results["scaling"][impl][str(n)] = {"first": first, "noop": again}
+            print(f"   N={n:2d} {impl:8}: first {first['wall_s']:.2f} s "
+                  f"({first['changed']} changed), no-op {again['wall_s']:.2f} s "
+                  f"({again['cli_total']} CLI)", flush=True)
+    return results
+
+
+def _terminate(signum, _frame):
+    raise SystemExit(128 + signum)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument("--dir", default=DEFAULT_DIR, help=f"lab directory ({DEFAULT_DIR})")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="no-op runs per measurement; the median is reported (3)")
+    parser.add_argument("--keep", action="store_true", help="leave the lab running")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+
+    started = time.monotonic()
+    lab = BenchLab(args.dir)
+    if lab.salt.running() or lab.ceph.running() or lab.libvirt.running():
+        lab.down()  # a lab left by an earlier run in the same directory, by its PID files
+    shutil.rmtree(lab.dir, ignore_errors=True)
+    os.makedirs(lab.dir)
+    lab.counter.install()
+    # The naive pillar needs the lab paths only; the master reads it when it starts.
+    write_overrides(lab, refresh=False)
+    print(f"== bench lab: {lab.dir}", flush=True)
+    status = 1
+    try:
+        up = lab.up()
+        print("   up: " + ", ".join(f"{k} {v:.1f} s" for k, v in up.items()), flush=True)
+        results = run(lab, max(1, args.repeat))
+        results["targets"] = targets(results)
+        results["meta"] = {
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "lab_dir": lab.dir,
+            "cpus": os.cpu_count(),
+            "versions": versions(),
+            "repeat": max(1, args.repeat),
+            "pillar": "pillar.example: 4 pools, 3 users; naive: the same with prefix "
+                      f"'{NAIVE_PREFIX}'",
+            "scales": list(SCALES),
+            "scale_extra_pg_num": SCALE_PG_NUM,
+            "salt_round_trip_s": results.pop("meta_salt_round_trip_s"),
+            "lab_up_s": round(sum(up.values()), 1),
+            "total_s": round(time.monotonic() - started, 1),
+        }
+        os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
+        with open(RESULTS, "w") as out:
+            json.dump(results, out, indent=2, sort_keys=True)
+            out.write("\n")
+        print_report(results)
+        status = 0 if not results["problems"] else 1
+    finally:
+        if args.keep:
+            print(f"lab left running: .venv/bin/python -m lab down --dir {lab.dir}")
+        else:
+            stopped = lab.down()
+            print(f"   lab stopped ({len(stopped)} processes, by PID)"
+                  f" after {time.monotonic() - started:.0f} s")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
