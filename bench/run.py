@@ -42,7 +42,6 @@ import yaml
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from lab import proc  # noqa: E402
 from lab.__main__ import Lab  # noqa: E402
 from lab.salt import SaltLab, prepare_sandbox  # noqa: E402
 
@@ -186,26 +185,9 @@ class BenchSaltLab(SaltLab):
         config["file_roots"]["base"].append(NAIVE_ROOT)
         return config
 
-    def up(self, timeout=60):
-        # SaltLab.up, with each minion started under its own wrapper PATH.
-        running = self.running()
-        if "salt-master" not in running:
-            self._write_config(self.master_dir, self.master_config())
-            proc.start_daemon("salt-master", [os.path.join(self.bin, "salt-master"), "-c",
-                                              self.master_dir, "-l", "quiet"],
-                              self.piddir, self.logdir)
-        for minion_id, roles in self.minions.items():
-            prepare_sandbox(os.path.dirname(self.dir), minion_id, roles)
-            if f"salt-minion-{minion_id}" not in running:
-                confdir = os.path.join(self.dir, "minions", minion_id, "conf")
-                self._write_config(confdir, self.minion_config(minion_id))
-                proc.start_daemon(f"salt-minion-{minion_id}",
-                                  [os.path.join(self.bin, "salt-minion"), "-c", confdir,
-                                   "-l", "quiet"], self.piddir, self.logdir,
-                                  env=self.counter.env(minion_id))
-        proc.wait_for(lambda: set(self.salt("*", "test.ping", timeout=5)) >= set(self.minions),
-                      timeout, "salt minions", interval=1)
-        return self
+    def minion_env(self, minion_id):
+        # Each minion runs under its own PATH of counting wrappers.
+        return self.counter.env(minion_id)
 
 
 class BenchLab(Lab):
