@@ -33,7 +33,6 @@ import logging
 import os
 import pwd
 import stat
-import tempfile
 
 from salt.exceptions import CommandExecutionError
 
@@ -125,20 +124,6 @@ def _mode(mode):
     return value
 
 
-def _user_name(uid):
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
-
-
-def _group_name(gid):
-    try:
-        return grp.getgrgid(gid).gr_name
-    except KeyError:
-        return str(gid)
-
-
 def _wanted_attrs(info, user, group, mode):
     """(uid, gid, mode) the file must end with: as given, else as it is now."""
     uid, gid, perms = _uid(user), _gid(group), _mode(mode)
@@ -162,9 +147,9 @@ def _attr_changes(info, attrs):
     uid, gid, perms = attrs
     changes = {}
     if info.st_uid != uid:
-        changes["user"] = {"old": _user_name(info.st_uid), "new": _user_name(uid)}
+        changes["user"] = {"old": __utils__["atomic_file.user_name"](info.st_uid), "new": __utils__["atomic_file.user_name"](uid)}
     if info.st_gid != gid:
-        changes["group"] = {"old": _group_name(info.st_gid), "new": _group_name(gid)}
+        changes["group"] = {"old": __utils__["atomic_file.group_name"](info.st_gid), "new": __utils__["atomic_file.group_name"](gid)}
     if stat.S_IMODE(info.st_mode) != perms:
         changes["mode"] = {
             "old": "{:04o}".format(stat.S_IMODE(info.st_mode)),
@@ -175,31 +160,10 @@ def _attr_changes(info, attrs):
 
 def _write_atomic(path, text, attrs):
     """Write ``text`` to ``path`` via a temp file in the same directory and a rename."""
-    directory = os.path.dirname(path)
-    uid, gid, perms = attrs
-    fd, tmp = tempfile.mkstemp(prefix=".{}.".format(os.path.basename(path)), dir=directory)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(text.encode("utf-8"))
-            handle.flush()
-            info = os.fstat(handle.fileno())
-            if (info.st_uid, info.st_gid) != (uid, gid):
-                os.fchown(handle.fileno(), uid, gid)
-            os.fchmod(handle.fileno(), perms)  # after chown, which may clear setgid
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        __utils__["atomic_file.write"](path, text, *attrs)
     except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
         raise CommandExecutionError("Cannot write {}: {}".format(path, exc.strerror)) from None
-    # Make the rename itself durable.
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def _set_attrs(path, attrs):

@@ -27,7 +27,6 @@ works on nodes that have no admin access to the cluster.
 
 import logging
 import os
-import tempfile
 
 import salt.utils.files
 from salt.exceptions import CommandExecutionError
@@ -132,8 +131,10 @@ def present(name, caps, key=None, cluster=None, conf=None, client_id=None, keyri
         order of comma-separated grants, so a reordered list is no change.
 
     key
-        Optional pre-generated cephx key (e.g. from GPG-encrypted pillar). The user
-        is made to hold exactly this key; ``changes`` only says ``key: changed``.
+        Optional pre-generated cephx key. The user is made to hold exactly this
+        key; ``changes`` only says ``key: changed``. Don't template a key into SLS
+        text (rendered SLS data can reach logs at Salt's ``garbage`` level): the
+        formula's ``ceph_openstack.client_present`` reads it from pillar itself.
 
     cluster, conf, client_id, keyring, timeout
         Connection keywords (see the ``cephauth`` execution module).
@@ -143,7 +144,6 @@ def present(name, caps, key=None, cluster=None, conf=None, client_id=None, keyri
         client.glance:
           cephauth.present:
             - caps: {mon: profile rbd, osd: profile rbd pool=images}
-            - key: {{ pillar['ceph_openstack']['clients']['glance']['key'] }}
     """
     ret = _ret(name)
     problem = _input_problem(name, "name", caps, key, check_caps=True)
@@ -244,20 +244,6 @@ def _parse_mode(mode):
     return value, None
 
 
-def _uid_name(uid):
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
-
-
-def _gid_name(gid):
-    try:
-        return grp.getgrgid(gid).gr_name
-    except KeyError:
-        return str(gid)
-
-
 def _keyring_parts(text):
     """``(entity, key)`` of the first section of a keyring file's text."""
     entity = key = None
@@ -312,8 +298,8 @@ def _file_changes(name, wanted, mode, user, group, uid, gid):
         return {
             "file": {"old": None, "new": name},
             "mode": {"old": None, "new": f"{mode:04o}"},
-            "user": {"old": None, "new": str(user or _uid_name(os.geteuid()))},
-            "group": {"old": None, "new": str(group or _gid_name(os.getegid()))},
+            "user": {"old": None, "new": str(user or __utils__["atomic_file.user_name"](os.geteuid()))},
+            "group": {"old": None, "new": str(group or __utils__["atomic_file.group_name"](os.getegid()))},
         }, (os.geteuid() if uid is None else uid, os.getegid() if gid is None else gid)
     changes = {}
     if current != text:
@@ -325,41 +311,10 @@ def _file_changes(name, wanted, mode, user, group, uid, gid):
     if stat.st_mode & 0o7777 != mode:
         changes["mode"] = {"old": f"{stat.st_mode & 0o7777:04o}", "new": f"{mode:04o}"}
     if user is not None and stat.st_uid != uid:
-        changes["user"] = {"old": _uid_name(stat.st_uid), "new": str(user)}
+        changes["user"] = {"old": __utils__["atomic_file.user_name"](stat.st_uid), "new": str(user)}
     if group is not None and stat.st_gid != gid:
-        changes["group"] = {"old": _gid_name(stat.st_gid), "new": str(group)}
+        changes["group"] = {"old": __utils__["atomic_file.group_name"](stat.st_gid), "new": str(group)}
     return changes, (stat.st_uid if uid is None else uid, stat.st_gid if gid is None else gid)
-
-
-def _write_atomically(path, text, uid, gid, mode):
-    """
-    Replace ``path`` with ``text`` owned by ``uid:gid`` with ``mode``.
-
-    The temporary file is created 0600 (mkstemp) and gets its owner and mode
-    before the key is written and before the rename, in the same directory,
-    so no reader ever sees a half-written file or a key with looser permissions.
-    """
-    directory = os.path.dirname(path)
-    handle, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.")
-    try:
-        os.fchown(handle, uid, gid)
-        os.fchmod(handle, mode)
-        with os.fdopen(handle, "w") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def keyring_present(name, entity, key=None, user=None, group=None, mode="0640", cluster=None,
@@ -456,7 +411,7 @@ def keyring_present(name, entity, key=None, user=None, group=None, mode="0640", 
         ret.update(result=None, changes=changes, comment="; ".join([comment] + notes))
         return ret
     try:
-        _write_atomically(name, text, uid, gid, mode_value)
+        __utils__["atomic_file.write"](name, text, uid, gid, mode_value)
     except OSError as exc:
         return _fail(ret, f"cannot write {name}: {exc.strerror}")
     ret.update(result=True, changes=changes, comment=f"keyring {name} for {entity} written")

@@ -6,11 +6,11 @@ it does not depend on tests/conftest.py. The loader modules are imported straigh
 from their files and their Salt dunders are set with monkeypatch.
 """
 
-import importlib.util
 import pathlib
-import sys
 
 import pytest
+
+from tests.support.modules import load
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 DATA = pathlib.Path(__file__).resolve().parent / "data" / "ini"
@@ -19,24 +19,22 @@ GOLDEN = ("nova.conf", "cinder.conf", "glance-api.conf", "ceph.conf")
 
 def load_module(name, relative_path):
     """Import a file of the repository as module ``name`` (once)."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, REPO / relative_path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return load(relative_path, name)
 
 
-# The pure parser/editor (salt/_utils/openstack_ini.py).
+# The pure parser/editor (salt/_utils/openstack_ini.py) and the file writer.
 ini = load_module("openstack_ini_utils", "salt/_utils/openstack_ini.py")
+atomic_file = load_module("atomic_file_utils", "salt/_utils/atomic_file.py")
 
 
 def utils_dunder():
-    """``__utils__`` of a synced minion: each public function as openstack_ini.<name>."""
+    """``__utils__`` of a synced minion: each public helper function as <module>.<name>."""
     return {
-        "openstack_ini.{}".format(name): value
-        for name, value in vars(ini).items()
+        "{}.{}".format(prefix, name): value
+        for prefix, module in (("openstack_ini", ini), ("atomic_file", atomic_file))
+        for name, value in vars(module).items()
         if callable(value) and not name.startswith("_") and not isinstance(value, type)
+        and getattr(value, "__module__", None) == module.__name__
     }
 
 

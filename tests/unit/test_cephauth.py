@@ -7,7 +7,6 @@ the lab cluster (data/cephauth/ceph_cli.json, see record.py there); the
 """
 
 import grp
-import importlib.util
 import json
 import os
 import pathlib
@@ -17,6 +16,8 @@ from unittest import mock
 
 import pytest
 from salt.exceptions import CommandExecutionError
+
+from tests.support.modules import load
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 RECORDED = json.loads((ROOT / "tests/unit/data/cephauth/ceph_cli.json").read_text())
@@ -28,22 +29,17 @@ NEW_KEY = "AQBhAAAAAAAAABAAvHOq2W2wbY4Wcf7yCmXw3Q=="  # valid, not any user's
 CINDER_CAPS = USERS["client.cinder"]["caps"]
 
 
-def _load(relpath, name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / relpath)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ceph_cli = _load("salt/_utils/ceph_cli.py", "ceph_cli_under_test")
-cephx = _load("salt/_utils/cephx.py", "cephx_under_test")
-cephauth = _load("salt/_modules/cephauth.py", "cephauth_mod_under_test")
-cephauth_state = _load("salt/_states/cephauth.py", "cephauth_state_under_test")
+ceph_cli = load("salt/_utils/ceph_cli.py", "ceph_cli_under_test")
+cephx = load("salt/_utils/cephx.py", "cephx_under_test")
+atomic_file = load("salt/_utils/atomic_file.py", "atomic_file_under_test")
+cephauth = load("salt/_modules/cephauth.py", "cephauth_mod_under_test")
+cephauth_state = load("salt/_states/cephauth.py", "cephauth_state_under_test")
 
 
 def _utils():
     funcs = {}
-    for prefix, module in (("ceph_cli", ceph_cli), ("cephx", cephx)):
+    for prefix, module in (("ceph_cli", ceph_cli), ("cephx", cephx),
+                           ("atomic_file", atomic_file)):
         for name, value in vars(module).items():
             if callable(value) and not name.startswith("_") and value.__module__ == module.__name__:
                 funcs[f"{prefix}.{name}"] = value
