@@ -31,19 +31,7 @@ def configure_loader_modules(ceph):
     config_get = fake_ceph.config_get(CONFIG)
     exec_funcs = {
         f"cephpool.{name.rstrip('_')}": getattr(cephpool, name)
-        for name in (
-            "list_",
-            "exists",
-            "get",
-            "validate",
-            "create",
-            "set_",
-            "application_enable",
-            "application_get",
-            "init",
-            "initialized",
-            "delete",
-        )
+        for name in fake_ceph.PUBLIC_FUNCTIONS
     }
     return {
         cephpool: {

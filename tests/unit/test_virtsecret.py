@@ -4,8 +4,6 @@ Unit tests of the virtsecret execution module: loader dunders mocked, ``cmd.run_
 """
 
 import base64
-import importlib.util
-import pathlib
 import struct
 import threading
 import time
@@ -18,18 +16,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from salt.exceptions import CommandExecutionError
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from tests.support.modules import load
 
 
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, ROOT / path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
-
-virtsecret = _load("virtsecret_exec_under_test", "salt/_modules/virtsecret.py")
-cephx = _load("cephx_for_virtsecret_tests", "salt/_utils/cephx.py")
+virtsecret = load("salt/_modules/virtsecret.py", "virtsecret_exec_under_test")
+cephx = load("salt/_utils/cephx.py", "cephx_for_virtsecret_tests")
 
 UUID = "691c3607-7ca3-433a-a0c0-5805cea8afa0"
 KEY = "AQBhAAAAAAAAABAAvHOq2W2wbY4Wcf7yCmXw3Q=="

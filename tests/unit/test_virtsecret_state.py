@@ -5,8 +5,6 @@ behaves like the execution module (the same refusals as the real daemon).
 
 import base64
 import copy
-import importlib.util
-import pathlib
 import struct
 from unittest.mock import MagicMock
 
@@ -15,18 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from salt.exceptions import CommandExecutionError
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from tests.support.modules import load
 
 
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, ROOT / path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
-
-state = _load("virtsecret_state_under_test", "salt/_states/virtsecret.py")
-cephx = _load("cephx_for_virtsecret_state_tests", "salt/_utils/cephx.py")
+state = load("salt/_states/virtsecret.py", "virtsecret_state_under_test")
+cephx = load("salt/_utils/cephx.py", "cephx_for_virtsecret_state_tests")
 
 UUID = "691c3607-7ca3-433a-a0c0-5805cea8afa0"
 OTHER = "11111111-2222-3333-4444-555555555555"

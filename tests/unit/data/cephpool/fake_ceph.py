@@ -9,23 +9,15 @@ so a test can run a state twice. Every call is kept in ``calls`` as
 """
 
 import copy
-import importlib.util
 import json
 import pathlib
 
+from tests.support.modules import load
+
 HERE = pathlib.Path(__file__).resolve().parent
-ROOT = HERE.parents[3]
 LS_DETAIL = json.loads((HERE / "ls_detail.json").read_text())
 RULES = json.loads((HERE / "crush_rule_dump.json").read_text())
 ANSWERS = json.loads((HERE / "answers.json").read_text())
-
-
-def load(relpath, name):
-    """Import one of the project's loader modules by path (the loader dunders come later)."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / relpath)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 CEPH_CLI = load("salt/_utils/ceph_cli.py", "ceph_cli_under_test")
@@ -34,6 +26,22 @@ UTILS = {
     f"ceph_cli.{func}": getattr(CEPH_CLI, func)
     for func in ("connection", "run", "cache_key", "is_missing")
 }
+
+
+#: The execution module's public functions (Python names).
+PUBLIC_FUNCTIONS = (
+    "list_",
+    "exists",
+    "get",
+    "validate",
+    "create",
+    "set_",
+    "application_enable",
+    "application_get",
+    "init",
+    "initialized",
+    "delete",
+)
 
 
 def config_get(values):
