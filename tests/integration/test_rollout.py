@@ -204,3 +204,30 @@ def test_dry_run_predicts_a_pillar_change_and_changes_nothing(
         salt_cli.run("saltutil.refresh_pillar", "wait=True", minion_tgt="*")
         orchestrate(salt_run_cli)
 
+
+
+def test_new_compute_highstate_after_rollout(
+    first_rollout, salt_master, salt_cli, lab_dir, ceph_lab, libvirt_lab, sandbox
+):
+    from tests.integration.conftest import start_minion
+
+    mon_before = (ceph_lab.ceph("osd", "pool", "ls", "detail"), ceph_lab.ceph("auth", "ls"))
+    factory = start_minion(salt_master, lab_dir, "cmp2", ["compute"], ceph_lab, libvirt_lab)
+    try:
+        with factory.started(start_timeout=120):
+            assert salt_cli.run("saltutil.sync_all", minion_tgt="cmp2").returncode == 0
+            ret = salt_cli.run("state.highstate", minion_tgt="cmp2")
+            assert ret.returncode == 0, ret.stdout
+            failed = [s["comment"] for s in ret.data.values() if s["result"] is False]
+            assert not failed
+            verify = salt_cli.run("ceph_openstack.verify", minion_tgt="cmp2").data
+            assert verify["ok"], verify
+    finally:
+        # A stopped minion whose key stays accepted makes every later '*' or grain-targeted
+        # job wait for its timeout.
+        salt_master.salt_key_cli().run("-d", "cmp2", "-y")
+    keyring = sandbox("cmp2") / "etc/ceph/ceph.client.cinder.keyring"
+    key = ceph_lab.ceph("auth", "get-key", "client.cinder", json_out=False).strip()
+    assert f"key = {key}" in keyring.read_text()
+    assert "images_type = rbd" in (sandbox("cmp2") / "etc/nova/nova.conf").read_text()
+    assert (ceph_lab.ceph("osd", "pool", "ls", "detail"), ceph_lab.ceph("auth", "ls")) == mon_before
