@@ -296,6 +296,7 @@ def _properties(entry, rules=None):
     options = entry.get("options") or {}
     return {
         "pool_id": entry["pool_id"],
+        "create_time": entry.get("create_time"),
         # Since Nautilus Ceph moves pg_num/pgp_num towards their targets
         # gradually; the targets are what the pool is set to.
         "pg_num": entry.get("pg_num_target", entry["pg_num"]),

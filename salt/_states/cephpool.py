@@ -25,10 +25,15 @@ managed; a property given as ``None`` is left alone. The connection keywords
 
 Converging pools that are already right costs one ``ceph osd pool ls detail``
 for the whole run (plus one ``osd crush rule dump`` when ``crush_rule`` is
-given) and one ``rados`` read per pool for ``init``.
+given). For ``init``, one ``rados`` read per pool checks the ``rbd_info``
+object the first time the minion sees the pool initialised; the minion then
+records the pool (id and creation time, in its cachedir) and does not read it
+again: Ceph never un-initialises a pool, and a pool deleted and created again
+has another id and creation time, so it is checked anew.
 """
 
 import logging
+import os
 
 from salt.exceptions import CommandExecutionError
 
@@ -186,6 +191,55 @@ def _create(ret, name, wanted, application, init, conn):
     ret.update(result=True, comment=f"Pool {name} created.")
 
 
+_INIT_RECORD = os.path.join("ceph_openstack", "rbd_initialised_pools")
+
+
+def _init_record():
+    """The tokens of pools this minion has seen initialised (a set, read once per run)."""
+    if "cephpool.init_record" not in __context__:
+        tokens = set()
+        cachedir = __opts__.get("cachedir")
+        if cachedir:
+            try:
+                with open(os.path.join(cachedir, _INIT_RECORD), encoding="utf-8") as record:
+                    tokens = set(record.read().split())
+            except OSError:
+                pass
+        __context__["cephpool.init_record"] = tokens
+    return __context__["cephpool.init_record"]
+
+
+def _pool_token(current):
+    return f"{current['pool_id']}@{current.get('create_time')}"
+
+
+def _remember_initialised(current):
+    """Record the pool as initialised (not under test=True, not without a cachedir)."""
+    token = _pool_token(current)
+    cachedir = __opts__.get("cachedir")
+    if __opts__["test"] or not cachedir or token in _init_record():
+        return
+    path = os.path.join(cachedir, _INIT_RECORD)
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "a", encoding="utf-8") as record:
+            record.write(token + "\n")
+    except OSError as exc:
+        log.debug("cephpool: cannot record %s as initialised: %s", token, exc)
+        return
+    _init_record().add(token)
+
+
+def _needs_init(name, current, conn):
+    """True unless the pool is recorded or found initialised for RBD."""
+    if _pool_token(current) in _init_record():
+        return False
+    if __salt__["cephpool.initialized"](name, **conn):
+        _remember_initialised(current)
+        return False
+    return True
+
+
 def _enable(ret, name, application, changes, conn):
     """Enable the application / initialise for RBD as planned in ``changes``."""
     if "init" in changes:
@@ -230,7 +284,7 @@ def _update(ret, name, wanted, application, init, conn, notes):
     planned = dict(changes)
     if application and application not in enabled:
         planned["application"] = {"old": enabled, "new": sorted(enabled + [application])}
-    if init and not __salt__["cephpool.initialized"](name, **conn):
+    if init and _needs_init(name, current, conn):
         planned["init"] = {"old": False, "new": True}
 
     if not planned:
@@ -250,6 +304,8 @@ def _update(ret, name, wanted, application, init, conn, notes):
             ret["changes"].update((exc.info or {}).get("changes") or {})
             raise
     _enable(ret, name, application, planned, conn)
+    if "init" in planned:
+        _remember_initialised(current)
     ret.update(result=True, comment=f"Pool {name} changed: {', '.join(ret['changes'])}.")
 
 

@@ -131,6 +131,7 @@ def test_get_reports_properties_by_osd_pool_get_names(ceph):
     backups = cephpool.get("backups")
     assert backups == {
         "pool_id": 3,
+        "create_time": "2026-11-25T12:46:49.624129+0000",
         "pg_num": 8,
         "pgp_num": 8,
         "size": 1,

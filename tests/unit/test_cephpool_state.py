@@ -43,6 +43,7 @@ def configure_loader_modules(ceph):
         cephpool_state: {
             "__salt__": {**exec_funcs, "config.get": config_get},
             "__utils__": dict(fake_ceph.UTILS),
+            "__context__": {},
             "__opts__": {"test": False},
         },
     }
@@ -51,6 +52,7 @@ def configure_loader_modules(ceph):
 def run(state, *args, test=False, **kwargs):
     """Run a state function the way a state run would: a fresh __context__ per run."""
     cephpool.__context__.clear()
+    cephpool_state.__context__.clear()
     with mock.patch.dict(cephpool_state.__opts__, {"test": test}):
         ret = state(*args, **kwargs)
     assert set(ret) == {"name", "result", "changes", "comment"}
@@ -98,6 +100,44 @@ def test_four_pools_that_are_right_cost_one_ceph_call(ceph):
     assert ceph.count("ceph") == 1
     assert ceph.count("rados") == 4  # one rbd_info read per pool
     assert ceph.count() == 5
+
+
+def _initialise_all(ceph):
+    for name in ("images", "vms"):
+        ceph.pool(name)["application_metadata"] = {"rbd": {}}
+        ceph.validated.add(name)
+
+
+def test_pools_seen_initialised_are_not_read_again(ceph, tmp_path):
+    _initialise_all(ceph)
+    rados_per_run = []
+    with mock.patch.dict(cephpool_state.__opts__, {"cachedir": str(tmp_path)}):
+        for _ in range(2):
+            before = ceph.count("rados")
+            for name in ("volumes", "images", "backups", "vms"):
+                assert present(name)["changes"] == {}
+            rados_per_run.append(ceph.count("rados") - before)
+    assert rados_per_run == [4, 0]
+    recorded = (tmp_path / "ceph_openstack" / "rbd_initialised_pools").read_text().split()
+    assert len(recorded) == 4
+
+
+def test_a_recreated_pool_is_checked_again(ceph, tmp_path):
+    _initialise_all(ceph)
+    with mock.patch.dict(cephpool_state.__opts__, {"cachedir": str(tmp_path)}):
+        present("vms")
+        ceph.pool("vms")["create_time"] = "2026-11-26T00:00:00.000000+0000"
+        ceph.validated.discard("vms")
+        before = ceph.count("rados")
+        assert present("vms")["changes"] == {"init": {"old": False, "new": True}}
+        assert ceph.count("rados") - before == 1
+
+
+def test_a_dry_run_records_nothing(ceph, tmp_path):
+    _initialise_all(ceph)
+    with mock.patch.dict(cephpool_state.__opts__, {"cachedir": str(tmp_path)}):
+        assert present("vms", test=True)["changes"] == {}
+    assert not (tmp_path / "ceph_openstack").exists()
 
 
 def test_crush_rule_costs_one_more_ceph_call_per_run(ceph):
