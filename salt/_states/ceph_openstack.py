@@ -55,9 +55,26 @@ def _pillar_key(client):
     return (clients.get(client) or {}).get("key")
 
 
+def _mine(tgt, tgt_type, alias):
+    """
+    ``{minion: value}`` of mine entry ``alias`` on the minions of ``tgt``.
+
+    The first call of a run fetches every alias of this formula (each client
+    key and the cluster facts) from those minions in one ``mine.get``, so a
+    run asks the master once per target, not once per state.
+    """
+    cache = __context__.setdefault("ceph_openstack.mine", {})
+    if (tgt, alias) not in cache:
+        clients = (__pillar__.get("ceph_openstack", {}) or {}).get("clients") or {}
+        aliases = sorted({key_alias(client) for client in clients} | {CLUSTER_ALIAS, alias})
+        found = __salt__["mine.get"](tgt, aliases, tgt_type=tgt_type) or {}
+        for name in aliases:
+            cache[(tgt, name)] = dict(found.get(name) or {})
+    return cache[(tgt, alias)]
+
+
 def _mine_value(alias, targets):
-    found = __salt__["mine.get"](targets["mon"], alias, tgt_type="compound")
-    values = [value for value in (found or {}).values() if value]
+    values = [value for value in _mine(targets["mon"], "compound", alias).values() if value]
     return values[0] if values else None
 
 
@@ -97,8 +114,8 @@ def client_present(name, caps, **connection):
 def _published(alias, function, args, allow_tgt, current):
     """Publish ``function(*args)`` under ``alias`` unless the mine already holds ``current``."""
     ret = _ret(alias)
-    mine = __salt__["mine.get"](__grains__["id"], alias, tgt_type="glob") or {}
-    if mine.get(__grains__["id"]) is not None and _same(mine[__grains__["id"]], current):
+    own = _mine(__grains__["id"], "glob", alias)
+    if own.get(__grains__["id"]) is not None and _same(own[__grains__["id"]], current):
         ret["comment"] = f"{alias} is published"
         return ret
     ret["changes"] = {"published": alias}
@@ -110,6 +127,7 @@ def _published(alias, function, args, allow_tgt, current):
     )
     if not sent:
         return _fail(ret, f"mine.send {alias} failed; is the master reachable?")
+    own[__grains__["id"]] = current
     ret["comment"] = f"{alias} published to {allow_tgt}"
     return ret
 
