@@ -143,7 +143,8 @@ class SaltLab:
             "auto_accept": True,
             "file_roots": file_roots(),
             "pillar_roots": {"base": write_pillar(os.path.dirname(self.dir))},
-            "log_file": os.path.join(self.logdir, "master.log"),
+            # Under root_dir: Salt prefixes root_dir to any path outside it.
+            "log_file": os.path.join(self.master_dir, "var", "log", "salt", "master"),
             "log_level_logfile": "info",
             "worker_threads": 3,
         }
@@ -165,7 +166,8 @@ class SaltLab:
             "root_dir": os.path.join(self.dir, "minions", minion_id),
             "master": "127.0.0.1",
             "master_port": self._ports()["ret"],
-            "log_file": os.path.join(self.logdir, f"minion-{minion_id}.log"),
+            "log_file": os.path.join(self.dir, "minions", minion_id, "var", "log", "salt",
+                                     "minion"),
             "log_level_logfile": "info",
         })
         return config
