@@ -563,7 +563,9 @@ def _secrets(out, refs):
     """Each secret's client exists and reaches the computes; libvirt refuses one UUID for
     two usages (usage is 'client.<client> secret') and one usage under two UUIDs."""
     by_uuid, by_client = {}, {}
-    for name, secret in refs.secrets.items():
+    # In name order, so the secret named in a conflict does not depend on how the pillar
+    # was merged.
+    for name, secret in sorted(refs.secrets.items(), key=lambda item: str(item[0])):
         if not isinstance(secret, dict):
             continue
         path = ["ceph_openstack", "libvirt", "secrets", name]
