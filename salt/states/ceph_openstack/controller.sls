@@ -79,22 +79,34 @@ ceph_openstack-glance-conf:
     - sections: {{ glance_sections | json }}
     - require:
       - ceph_openstack: ceph_openstack-ceph-conf
+
+{#- The single-store options the multi-store form replaces (deprecated for removal; an
+    old runbook wrote them). #}
+ceph_openstack-glance-single-store-options:
+  openstack_ini.options_absent:
+    - name: {{ paths.glance_conf | json }}
+    - sections:
+        glance_store: [stores, default_store]
+    - require:
+      - openstack_ini: ceph_openstack-glance-conf
 {%- endif %}
 
 {%- if co.services.restart %}
 {%-   set keyrings = [] %}
 {%-   for client in owners %}{% do keyrings.append('ceph_openstack-keyring-' ~ client) %}{% endfor %}
 {%-   set units = [] %}
-{%-   if cinder.backends %}{% do units.append(('cinder_volume', 'ceph_openstack-cinder-conf')) %}{% endif %}
-{%-   if cinder.backup %}{% do units.append(('cinder_backup', 'ceph_openstack-cinder-conf')) %}{% endif %}
-{%-   if glance %}{% do units.append(('glance_api', 'ceph_openstack-glance-conf')) %}{% endif %}
-{%-   for unit, conf_id in units %}
+{%-   if cinder.backends %}{% do units.append(('cinder_volume', ['ceph_openstack-cinder-conf'])) %}{% endif %}
+{%-   if cinder.backup %}{% do units.append(('cinder_backup', ['ceph_openstack-cinder-conf'])) %}{% endif %}
+{%-   if glance %}{% do units.append(('glance_api', ['ceph_openstack-glance-conf', 'ceph_openstack-glance-single-store-options'])) %}{% endif %}
+{%-   for unit, conf_ids in units %}
 
 ceph_openstack-service-{{ unit }}:
   service.running:
     - name: {{ lookup.services[unit] | json }}
     - watch:
+{%-     for conf_id in conf_ids %}
       - openstack_ini: {{ conf_id }}
+{%-     endfor %}
       - ceph_openstack: ceph_openstack-ceph-conf
 {%-     for keyring_id in keyrings %}
       - ceph_openstack: {{ keyring_id }}
