@@ -90,6 +90,10 @@ class _Private(CommandExecutionError):
     """The secret is private: libvirt never reveals its value."""
 
 
+class _NoDomain(CommandExecutionError):
+    """The domain went away (undefined since the listing)."""
+
+
 # --- Input checks (before any call) -------------------------------------------------
 
 
@@ -165,10 +169,20 @@ def _parse_xml(text):
     }
 
 
+def _uses_secret(domain_xml, uuid):
+    """Whether a domain's XML has a ``<secret ... uuid=...>`` for ``uuid`` (lower case):
+    disk ``<auth><secret type='ceph' .../>`` and ``<encryption><secret .../>`` alike."""
+    return any(
+        (element.get("uuid") or "").lower() == uuid
+        for element in ET.fromstring(domain_xml).iter("secret")
+    )
+
+
 # --- Backends --------------------------------------------------------------------------
 #
 # Both offer: uuids(), xml(uuid), find(ceph usage name) -> uuid or None,
-# define(xml), set_value(uuid, b64), get_value(uuid) -> bytes, undefine(uuid).
+# define(xml), set_value(uuid, b64), get_value(uuid) -> bytes, undefine(uuid),
+# domains() -> [(name, xml)] of every domain, running or defined.
 # xml/get_value/undefine raise _NotFound; get_value also _NoValue and _Private.
 
 
@@ -288,6 +302,19 @@ class _Api:
 
         self._run("secret undefine", func)
 
+    def domains(self):
+        def func(conn):
+            found = []
+            for dom in conn.listAllDomains(0):
+                try:
+                    found.append((dom.name(), dom.XMLDesc(0)))
+                except libvirt.libvirtError as exc:
+                    if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                        raise  # else undefined since the listing
+            return found
+
+        return self._run("domain list", func)
+
 
 # `virsh --quiet secret-list`: " <uuid>   <type> <usage id>", one line each, unpadded.
 _LIST_LINE = re.compile(r"^\s*([0-9a-fA-F-]{36})\s{2,}(.*)$")
@@ -334,6 +361,8 @@ class _Virsh:
             raise _NoValue(f"secret {uuid} has no value")
         if "no secret with matching uuid" in err:
             raise _NotFound(f"secret {uuid} is not defined")
+        if "failed to get domain" in err:  # virsh's only words for a missing domain
+            raise _NoDomain(err)
         raise CommandExecutionError(
             f"virsh at {self.uri}: {what} failed (exit {ret['retcode']}): {err or 'no message'}"
         )
@@ -379,6 +408,19 @@ class _Virsh:
 
     def undefine(self, uuid):
         self._run("secret undefine", ["secret-undefine", uuid], uuid=uuid)
+
+    def domains(self):
+        found = []
+        for name in self._run("domain list", ["list", "--all", "--name"]).splitlines():
+            if not name.strip():
+                continue
+            try:
+                # --domain: a name starting with "-" is not taken for an option
+                xml = self._run("domain dumpxml", ["dumpxml", "--inactive", "--domain", name])
+            except _NoDomain:  # undefined since the listing
+                continue
+            found.append((name, xml))
+        return found
 
 
 def _backend(uri=None, backend=None, timeout=None):
@@ -556,11 +598,39 @@ def value_matches(uuid, value, uri=None, backend=None, timeout=None):
     return hmac.compare_digest(held, base64.b64decode(value))
 
 
+def users(uuid, uri=None, backend=None, timeout=None):
+    """
+    The names of the libvirt domains (running or only defined) whose XML uses
+    secret ``uuid``, sorted: any ``<secret ... uuid=...>`` element, so RBD disk
+    ``<auth>`` and volume ``<encryption>`` alike; UUIDs compare case-insensitively.
+    The API backend reads each domain's current XML (live when running); the
+    virsh backend its persistent XML (``virsh dumpxml --inactive``).
+    ``[]`` when no domain uses it, also when the secret is not defined.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' virtsecret.users 691c3607-7ca3-433a-a0c0-5805cea8afa0
+    """
+    uuid = _check_uuid(uuid)
+    conn = _backend(uri, backend, timeout)
+    names = set()
+    for name, domain_xml in conn.domains():
+        try:
+            if _uses_secret(domain_xml, uuid):
+                names.add(name)
+        except ET.ParseError as exc:
+            raise CommandExecutionError(f"domain {name}: unreadable XML from libvirt: {exc}")
+    return sorted(names)
+
+
 def undefine(uuid, uri=None, backend=None, timeout=None):
     """
     Remove secret ``uuid`` and its value. Guests that use it can no longer
-    open their RBD disks. Returns ``True`` when it was removed, ``False`` when
-    it was not defined.
+    open their RBD disks (``users`` names them; the ``virtsecret.absent``
+    state refuses while there are any). Returns ``True`` when it was removed,
+    ``False`` when it was not defined.
 
     CLI Example:
 

@@ -201,21 +201,25 @@ def present(
     return ret
 
 
-def absent(name, uri=None, backend=None, timeout=None):
+def absent(name, force=False, uri=None, backend=None, timeout=None):
     """
     Ensure the secret ``name`` (a UUID) is not defined.
 
     This removes the secret and its value: guests whose disks use it can no
     longer open them (nova needs it for every attach and live migration).
-    Nothing is refused, so target it at nodes being retired.
+    So it is refused, changing nothing, while a libvirt domain (running or
+    only defined) uses the secret (``virtsecret.users``); the comment names
+    those domains. ``test=True`` predicts the same refusal.
 
     name
         The secret's UUID.
+    force
+        Undefine it even when domains use it.
     uri, backend, timeout
         Connection options of the ``virtsecret`` execution module.
     """
     ret = {"name": name, "result": False, "changes": {}, "comment": ""}
-    problem = _input_problem(name)
+    problem = _input_problem(name, flags={"force": force})
     if problem:
         ret["comment"] = problem
         return ret
@@ -225,6 +229,13 @@ def absent(name, uri=None, backend=None, timeout=None):
         if __salt__["virtsecret.get"](uuid, **conn) is None:
             ret["result"] = True
             ret["comment"] = f"secret {uuid} is already absent"
+            return ret
+        in_use = [] if force else __salt__["virtsecret.users"](uuid, **conn)
+        if in_use:
+            ret["comment"] = (
+                f"secret {uuid} is used by domains {', '.join(in_use)}; refusing to "
+                "undefine it (force=True to remove it anyway)"
+            )
             return ret
         changes = {"defined": {"old": uuid, "new": None}}
         if __opts__["test"]:

@@ -337,6 +337,65 @@ def test_absent(states, libvirt_lab, backend):
         assert ret.changes == {}
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_users_none_in_the_lab_and_absent_still_works(states, modules, libvirt_lab, backend):
+    """The lab daemon has no domains (defining one needs a QEMU emulator, which the
+    project does not install): no users, so absent undefines as before."""
+    assert libvirt_lab.virsh("list", "--all", "--name").strip() == ""
+    secret_uuid, usage = _new()
+    assert states.virtsecret.present(secret_uuid, usage=usage, backend=backend).result is True
+    try:
+        assert modules.virtsecret.users(secret_uuid, backend=backend) == []
+        ret = states.virtsecret.absent(secret_uuid, backend=backend, test=True)
+        assert ret.result is None, ret.comment
+        ret = states.virtsecret.absent(secret_uuid, backend=backend)
+        assert ret.result is True, ret.comment
+        assert ret.changes == {"defined": {"old": secret_uuid, "new": None}}
+        assert secret_uuid not in _listed(libvirt_lab)
+    finally:
+        if secret_uuid in _listed(libvirt_lab):
+            libvirt_lab.virsh("secret-undefine", secret_uuid)
+
+
+_TEST_DOMAIN = """
+  <domain type='test' xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>
+    <name>{name}</name><memory>65536</memory><os><type>hvm</type></os>
+    <devices>
+      <disk type='network' device='disk'>
+        <source protocol='rbd' name='volumes/{name}'><host name='127.0.0.1' port='6789'/></source>
+        <auth username='cinder'><secret type='ceph' uuid='{uuid}'/></auth>
+        <target dev='vda' bus='virtio'/>
+      </disk>
+    </devices>
+    {runstate}
+  </domain>"""
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_users_against_libvirt_test_driver(modules, tmp_path, backend):
+    """Real libvirt with domains but no QEMU: its test driver (``test:///<file>``, no
+    secrets there) runs one domain and keeps one shut off, both using the secret."""
+    secret_uuid, other_uuid = str(uuidlib.uuid4()), str(uuidlib.uuid4())
+    domains = [
+        ("web", secret_uuid.upper(), ""),
+        ("db", secret_uuid, "<test:runstate>5</test:runstate>"),  # 5: shut off
+        ("other", other_uuid, ""),
+    ]
+    node = tmp_path / "node.xml"
+    node.write_text(
+        "<node>"
+        + "".join(
+            _TEST_DOMAIN.format(name=name, uuid=uuid, runstate=runstate)
+            for name, uuid, runstate in domains
+        )
+        + "</node>"
+    )
+    uri = f"test://{node}"
+    assert modules.virtsecret.users(secret_uuid, uri=uri, backend=backend) == ["db", "web"]
+    assert modules.virtsecret.users(other_uuid, uri=uri, backend=backend) == ["other"]
+    assert modules.virtsecret.users(str(uuidlib.uuid4()), uri=uri, backend=backend) == []
+
+
 @pytest.mark.parametrize(
     "kwargs, named",
     [

@@ -606,3 +606,288 @@ def test_virsh_key_only_on_stdin(key):
     for call in run_all.call_args_list:
         assert all(key not in arg for arg in _argv(call))
         assert call.kwargs["output_loglevel"] == "quiet"
+
+
+# --- users: domains whose XML uses the secret ----------------------------------------------------
+
+OTHER_UUID = "11111111-2222-3333-4444-555555555555"
+
+
+def _domain_xml(name, secret_uuid=None, kind="auth"):
+    """A domain with one disk: RBD with <auth><secret type='ceph'>, or LUKS <encryption>."""
+    if kind == "auth":
+        disk = (
+            f"<disk type='network' device='disk'><source protocol='rbd' name='volumes/{name}'/>"
+            f"<auth username='cinder'><secret type='ceph' uuid='{secret_uuid}'/></auth>"
+        )
+    elif kind == "encryption":
+        disk = (
+            f"<disk type='file' device='disk'><source file='/var/lib/{name}.img'>"
+            f"<encryption format='luks'><secret type='passphrase' uuid='{secret_uuid}'/>"
+            "</encryption></source>"
+        )
+    else:
+        disk = f"<disk type='file' device='disk'><source file='/var/lib/{name}.img'/>"
+    return (
+        f"<domain type='kvm'><name>{name}</name><devices>{disk}"
+        "<target dev='vda' bus='virtio'/></disk></devices></domain>"
+    )
+
+
+# name -> (running, xml)
+DOMAINS = {
+    "web": (True, _domain_xml("web", UUID)),
+    "db": (False, _domain_xml("db", UUID.upper())),  # shut off; UUID case differs
+    "vault": (False, _domain_xml("vault", UUID, kind="encryption")),
+    "other": (True, _domain_xml("other", OTHER_UUID)),  # another secret: not counted
+    "plain": (True, _domain_xml("plain", kind=None)),
+}
+
+
+class FakeVirsh:
+    """``cmd.run_all`` for the virsh commands ``users`` and ``absent`` run."""
+
+    def __init__(self, domains, secrets):
+        self.domains = dict(domains)
+        self.secrets = dict(secrets)  # uuid -> xml
+        self.vanish = set()  # listed, but gone by the time of dumpxml
+
+    def __call__(self, argv, **kwargs):
+        args = argv[4:]
+        if args == ["list", "--all", "--name"]:
+            return _ok("".join(f"{name}\n" for name in self.domains) + "\n")
+        if args == ["list", "--name"]:
+            return _ok("".join(f"{n}\n" for n, (run, _x) in self.domains.items() if run) + "\n")
+        if args[:3] == ["dumpxml", "--inactive", "--domain"]:
+            if args[3] in self.vanish or args[3] not in self.domains:
+                return _err(f"error: failed to get domain '{args[3]}'\n")
+            return _ok(self.domains[args[3]][1])
+        if args[0] in ("secret-dumpxml", "secret-undefine"):
+            if args[1] not in self.secrets:
+                return _err(f"error: Secret not found: no secret with matching uuid '{args[1]}'")
+            if args[0] == "secret-undefine":
+                del self.secrets[args[1]]
+                return _ok()
+            return _ok(self.secrets[args[1]])
+        raise AssertionError(f"unexpected virsh call {argv}")
+
+
+def test_uses_secret_parses_any_secret_element():
+    assert virtsecret._uses_secret(_domain_xml("a", UUID), UUID)
+    assert virtsecret._uses_secret(_domain_xml("a", UUID.upper()), UUID)
+    assert virtsecret._uses_secret(_domain_xml("a", UUID, kind="encryption"), UUID)
+    assert not virtsecret._uses_secret(_domain_xml("a", OTHER_UUID), UUID)
+    assert not virtsecret._uses_secret(_domain_xml("a", kind=None), UUID)
+    # the UUID as text elsewhere (a description, a usage-based secret) is not a use
+    assert not virtsecret._uses_secret(
+        f"<domain><description>{UUID}</description><devices><disk><auth>"
+        "<secret type='ceph' usage='client.cinder secret'/></auth></disk></devices></domain>",
+        UUID,
+    )
+
+
+def test_virsh_users(run_all):
+    fake = FakeVirsh(DOMAINS, {})
+    run_all.side_effect = fake
+    assert virtsecret.users(UUID.upper(), timeout=4) == ["db", "vault", "web"]
+    calls = [_argv(call)[4:] for call in run_all.call_args_list]
+    assert calls[0] == ["list", "--all", "--name"]
+    assert calls[1:] == [["dumpxml", "--inactive", "--domain", name] for name in DOMAINS]
+    for call in run_all.call_args_list:
+        _assert_quiet_call(call)
+        assert call.kwargs["timeout"] == 4
+    assert virtsecret.users(OTHER_UUID) == ["other"]
+    assert virtsecret.users("21111111-2222-3333-4444-555555555555") == []
+
+
+def test_virsh_users_no_domains_and_vanished_domains(run_all):
+    fake = FakeVirsh({}, {})
+    run_all.side_effect = fake
+    assert virtsecret.users(UUID) == []
+    assert run_all.call_count == 1  # the empty line after the list is no domain
+    fake.domains = dict(DOMAINS)
+    fake.vanish = {"web"}
+    assert virtsecret.users(UUID) == ["db", "vault"]
+
+
+def test_virsh_users_other_errors_fail(run_all):
+    run_all.side_effect = [_ok("web\n"), _err("error: internal error: something broke")]
+    with pytest.raises(CommandExecutionError, match="domain dumpxml failed.*something broke"):
+        virtsecret.users(UUID)
+    run_all.side_effect = None
+    run_all.return_value = {"retcode": 1, "stdout": "Timed out after 2 seconds", "stderr": ""}
+    with pytest.raises(CommandExecutionError, match=r"within 2 s \(domain list\)"):
+        virtsecret.users(UUID, timeout=2)
+
+
+def test_virsh_users_unreadable_xml_is_a_clear_error(run_all):
+    run_all.side_effect = [_ok("web\n"), _ok("<domain><devices>")]
+    with pytest.raises(CommandExecutionError, match="^domain web: unreadable XML"):
+        virtsecret.users(UUID)
+
+
+def test_users_refuses_a_bad_uuid_before_any_call(run_all):
+    with pytest.raises(CommandExecutionError, match="^uuid must be a UUID"):
+        virtsecret.users("nope")
+    run_all.assert_not_called()
+
+
+class FakeDomain:
+    def __init__(self, name, running, xml):
+        self._name, self.running, self.xml = name, running, xml
+        self.xml_flags = []
+        self.gone = False
+
+    def name(self):
+        return self._name
+
+    def XMLDesc(self, flags):  # noqa: N802
+        self.xml_flags.append(flags)
+        if self.gone:
+            raise FakeError("Domain not found: no domain with matching uuid", 42)
+        return self.xml
+
+
+def _list_all_domains(conn):
+    """listAllDomains honouring libvirt's ACTIVE (1) / INACTIVE (2) filter flags."""
+
+    def list_all(flags):
+        conn.domain_flags.append(flags)
+        wanted = {0: (True, False), 1: (True,), 2: (False,)}[flags & 3]
+        return [dom for dom in conn.domains if dom.running in wanted]
+
+    return list_all
+
+
+@pytest.fixture
+def fake_domains(fake_libvirt):
+    conn = fake_libvirt.conn
+    conn.domains = [FakeDomain(name, run, xml) for name, (run, xml) in DOMAINS.items()]
+    conn.domain_flags = []
+    conn.listAllDomains = _list_all_domains(conn)
+    fake_libvirt.VIR_ERR_NO_DOMAIN = 42
+    return conn
+
+
+def test_api_users(fake_domains, run_all):
+    assert virtsecret.users(UUID.upper()) == ["db", "vault", "web"]
+    assert fake_domains.domain_flags == [0]
+    assert all(dom.xml_flags == [0] for dom in fake_domains.domains)
+    assert virtsecret.users(OTHER_UUID) == ["other"]
+    fake_domains.domains = []
+    assert virtsecret.users(UUID) == []
+    assert fake_domains.closed
+    run_all.assert_not_called()
+
+
+def test_api_users_skips_vanished_domains_and_reports_other_errors(fake_domains):
+    fake_domains.domains[0].gone = True  # web
+    assert virtsecret.users(UUID) == ["db", "vault"]
+
+    def broken(flags):
+        raise FakeError("internal error: no", 1)
+
+    fake_domains.domains[1].XMLDesc = broken
+    with pytest.raises(CommandExecutionError, match="domain list failed: internal error: no"):
+        virtsecret.users(UUID)
+
+
+def test_api_users_hung_daemon_times_out(fake_domains):
+    release = threading.Event()
+    fake_domains.listAllDomains = lambda flags: release.wait(10)
+    try:
+        with pytest.raises(CommandExecutionError, match=r"within 0.3 s \(domain list\)"):
+            virtsecret.users(UUID, timeout=0.3)
+    finally:
+        release.set()
+
+
+# --- virtsecret.absent over each backend (the state on this module and its fakes) -----------------
+
+state = load("salt/_states/virtsecret.py", "virtsecret_state_over_backends")
+
+
+@pytest.fixture(params=["api", "virsh"])
+def absent_world(request, monkeypatch, config, run_all, fake_libvirt):
+    """(state, opts, domains, is_defined): the state module wired to this exec module,
+    over a fake daemon holding secret UUID and the domains of DOMAINS."""
+    config["ceph_openstack:libvirt:backend"] = request.param
+    domains = dict(DOMAINS)
+    if request.param == "virsh":
+        fake = FakeVirsh(domains, {UUID: _xml()})
+        run_all.side_effect = fake
+
+        def set_domains(new):
+            fake.domains = dict(new)
+
+        def is_defined():
+            return UUID in fake.secrets
+
+    else:
+        conn = fake_libvirt.conn
+        conn.domain_flags = []
+        conn.listAllDomains = _list_all_domains(conn)
+        fake_libvirt.VIR_ERR_NO_DOMAIN = 42
+
+        def set_domains(new):
+            conn.domains = [FakeDomain(name, run, xml) for name, (run, xml) in new.items()]
+
+        def is_defined():
+            return not conn.secrets[UUID].undefined
+
+    set_domains(domains)
+    opts = {"test": False}
+    funcs = {f"virtsecret.{name}": getattr(virtsecret, name) for name in ("get", "users")}
+    funcs["virtsecret.undefine"] = virtsecret.undefine
+    monkeypatch.setattr(state, "__salt__", funcs, raising=False)
+    monkeypatch.setattr(state, "__opts__", opts, raising=False)
+    monkeypatch.setattr(state, "__utils__", {}, raising=False)
+    return types.SimpleNamespace(opts=opts, set_domains=set_domains, is_defined=is_defined)
+
+
+REFUSED = (
+    f"secret {UUID} is used by domains db, vault, web; refusing to undefine it "
+    "(force=True to remove it anyway)"
+)
+
+
+def test_absent_refuses_a_secret_in_use(absent_world):
+    for test in (True, False):  # test=True predicts the same refusal
+        absent_world.opts["test"] = test
+        ret = state.absent(UUID)
+        assert ret == {"name": UUID, "result": False, "changes": {}, "comment": REFUSED}
+        assert absent_world.is_defined()
+
+
+def test_absent_refuses_for_a_shut_off_domain_alone(absent_world):
+    absent_world.set_domains({"db": DOMAINS["db"], "other": DOMAINS["other"]})
+    ret = state.absent(UUID)
+    assert ret["result"] is False and "used by domains db;" in ret["comment"]
+    assert absent_world.is_defined()
+
+
+def test_absent_force_undefines_a_secret_in_use(absent_world):
+    absent_world.opts["test"] = True
+    ret = state.absent(UUID, force=True)
+    assert ret["result"] is None
+    assert ret["changes"] == {"defined": {"old": UUID, "new": None}}
+    assert absent_world.is_defined()
+    absent_world.opts["test"] = False
+    ret = state.absent(UUID, force=True)
+    assert ret["result"] is True
+    assert ret["changes"] == {"defined": {"old": UUID, "new": None}}
+    assert not absent_world.is_defined()
+
+
+def test_absent_undefines_a_secret_only_other_secrets_users_use(absent_world):
+    absent_world.set_domains({"other": DOMAINS["other"], "plain": DOMAINS["plain"]})
+    absent_world.opts["test"] = True
+    ret = state.absent(UUID)
+    assert ret["result"] is None and ret["changes"] == {"defined": {"old": UUID, "new": None}}
+    assert absent_world.is_defined()
+    absent_world.opts["test"] = False
+    ret = state.absent(UUID)
+    assert ret["result"] is True
+    assert ret["changes"] == {"defined": {"old": UUID, "new": None}}
+    assert ret["comment"] == f"secret {UUID} undefined"
+    assert not absent_world.is_defined()

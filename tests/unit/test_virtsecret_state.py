@@ -25,15 +25,17 @@ OTHER = "11111111-2222-3333-4444-555555555555"
 KEY = "AQBhAAAAAAAAABAAvHOq2W2wbY4Wcf7yCmXw3Q=="
 KEY2 = "AQCYt+5kAAAAABAAUVlpNpcjwE+VTpr3QMDclw=="
 USAGE = "client.cinder secret"
-FUNCS = ("get", "find", "value_matches", "define", "set_value", "undefine")
+FUNCS = ("get", "find", "value_matches", "define", "set_value", "undefine", "users")
 
 
 class World:
     """The libvirt secrets, as the execution module shows them."""
 
-    def __init__(self, secrets=None):
+    def __init__(self, secrets=None, domains=None):
         # uuid -> {usage, private, ephemeral, description, value}
         self.secrets = secrets or {}
+        # domain name -> the secret UUIDs its XML references (running or shut off alike)
+        self.domains = domains or {}
         self.fail = {}  # function name -> error to raise
 
     def _maybe_fail(self, name):
@@ -95,6 +97,10 @@ class World:
     def undefine(self, uuid, **_conn):
         self._maybe_fail("undefine")
         return self.secrets.pop(uuid, None) is not None
+
+    def users(self, uuid, **_conn):
+        self._maybe_fail("users")
+        return sorted(name for name, uuids in self.domains.items() if uuid in uuids)
 
 
 def _secret(usage=USAGE, value=KEY, private=False, ephemeral=False, description=None):
@@ -374,10 +380,73 @@ def test_absent(world, salt_funcs, opts):
 def test_absent_bad_uuid_and_errors(world, salt_funcs):
     ret = state.absent("nope")
     assert ret["result"] is False and ret["comment"].startswith("name")
+    ret = state.absent(UUID, force="yes")
+    assert ret["result"] is False and ret["comment"].startswith("force must be true or false")
     assert _called(salt_funcs) == set()
     world.fail["get"] = "cannot connect"
     ret = state.absent(UUID)
     assert ret["result"] is False and ret["comment"] == "cannot connect"
+
+
+def test_absent_unused_secret_is_undefined(world, salt_funcs):
+    world.secrets[UUID] = _secret()
+    world.domains = {"web": {OTHER}, "plain": set()}  # another secret's user does not count
+    ret = state.absent(UUID)
+    assert ret["result"] is True and UUID not in world.secrets
+    assert salt_funcs["virtsecret.users"].call_args.args == (UUID,)
+
+
+@pytest.mark.parametrize("test", [False, True])
+def test_absent_refuses_a_secret_in_use(world, salt_funcs, opts, test):
+    """Refused (and predicted refused under test=True), naming every user, changing nothing."""
+    opts["test"] = test
+    world.secrets[UUID] = _secret()
+    world.domains = {"web": {UUID}, "db": {UUID, OTHER}, "other": {OTHER}}
+    ret = state.absent(UUID.upper())
+    assert ret == {
+        "name": UUID.upper(),
+        "result": False,
+        "changes": {},
+        "comment": f"secret {UUID} is used by domains db, web; refusing to undefine it "
+        "(force=True to remove it anyway)",
+    }
+    assert UUID in world.secrets
+    assert "undefine" not in _called(salt_funcs)
+
+
+def test_absent_force_undefines_a_secret_in_use(world, salt_funcs, opts):
+    world.secrets[UUID] = _secret()
+    world.domains = {"web": {UUID}}
+    opts["test"] = True
+    ret = state.absent(UUID, force=True)
+    assert ret["result"] is None
+    assert ret["changes"] == {"defined": {"old": UUID, "new": None}}
+    opts["test"] = False
+    ret = state.absent(UUID, force=True)
+    assert ret["result"] is True
+    assert ret["changes"] == {"defined": {"old": UUID, "new": None}}
+    assert UUID not in world.secrets
+
+
+def test_absent_users_error_is_a_clean_failure(world, salt_funcs):
+    world.secrets[UUID] = _secret()
+    world.fail["users"] = "libvirt at qemu:///system did not answer within 10 s (domain list)"
+    ret = state.absent(UUID)
+    assert ret == {
+        "name": UUID,
+        "result": False,
+        "changes": {},
+        "comment": "libvirt at qemu:///system did not answer within 10 s (domain list)",
+    }
+    assert UUID in world.secrets
+
+
+def test_absent_passes_connection_options(world, salt_funcs):
+    world.secrets[UUID] = _secret()
+    state.absent(UUID, uri="qemu:///x", backend="virsh", timeout=3)
+    for name in ("get", "users", "undefine"):
+        kwargs = salt_funcs[f"virtsecret.{name}"].call_args.kwargs
+        assert (kwargs["uri"], kwargs["backend"], kwargs["timeout"]) == ("qemu:///x", "virsh", 3)
 
 
 # --- properties over arbitrary starting points ----------------------------------------------------
