@@ -40,7 +40,8 @@ def cluster_info(**connection):
         salt -G role:mon ceph_openstack.cluster_info
     """
     conn = _conn(connection)
-    monmap = __utils__["ceph_cli.run"](__salt__["cmd.run_all"], conn, ["mon", "dump"])
+    monmap = __utils__["ceph_cli.run"](__salt__["cmd.run_all"], conn, ["mon", "dump"],
+                                       context=__context__)
     hosts = []
     for mon in monmap.get("mons", []):
         addrvec = (mon.get("public_addrs") or {}).get("addrvec") or []

@@ -43,7 +43,8 @@ def _conn(kwargs):
 def _run(conn, args, stdin=None, secret=None):
     """Run ``ceph <args>``; with ``secret``, make sure no error message can carry it."""
     try:
-        return __utils__["ceph_cli.run"](__salt__["cmd.run_all"], conn, args, stdin=stdin)
+        return __utils__["ceph_cli.run"](__salt__["cmd.run_all"], conn, args, stdin=stdin,
+                                         context=__context__)
     except CommandExecutionError as exc:
         if secret and secret in str(exc):
             # Ceph echoes a keyring value it cannot parse ("val=<key>").

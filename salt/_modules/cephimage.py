@@ -85,7 +85,8 @@ def _spec(pool, image, snap=None):
 
 
 def _rbd(conn, args):
-    return __utils__["ceph_cli.run"](__salt__["cmd.run_all"], conn, args, binary="rbd")
+    return __utils__["ceph_cli.run"](__salt__["cmd.run_all"], conn, args, binary="rbd",
+                                     context=__context__)
 
 
 def _missing(exc):

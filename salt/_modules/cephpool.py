@@ -238,7 +238,8 @@ def _connection(kwargs):
 
 
 def _run(conn, args, **options):
-    return __utils__["ceph_cli.run"](__salt__["cmd.run_all"], conn, args, **options)
+    return __utils__["ceph_cli.run"](__salt__["cmd.run_all"], conn, args, context=__context__,
+                                     **options)
 
 
 def _cache_key(what, conn):

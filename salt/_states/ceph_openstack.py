@@ -19,6 +19,8 @@ Mine entries (published by the mon role):
 import hmac
 import logging
 
+from salt.exceptions import CommandExecutionError
+
 log = logging.getLogger(__name__)
 
 __virtualname__ = "ceph_openstack"
@@ -155,14 +157,14 @@ def key_published(name, roles, targets, **connection):
     entity = f"client.{name}"
     try:
         current = __salt__["cephauth.get_key"](entity, **connection)
-    except Exception as exc:  # pylint: disable=broad-except
+    except CommandExecutionError as exc:
         if __opts__["test"]:
             # The user may be created earlier in this very run.
             ret = _ret(key_alias(name))
             ret.update({"result": None, "changes": {"published": key_alias(name)},
                         "comment": f"{key_alias(name)} would be published once {entity} exists"})
             return ret
-        return _fail(_ret(key_alias(name)), f"cannot read the key of {entity}: {exc}")
+        return _fail(_ret(key_alias(name)), f"cannot read the key of {entity}: {exc.strerror}")
     return _published(key_alias(name), "cephauth.get_key", [entity], _acl(roles, targets), current)
 
 
@@ -179,8 +181,8 @@ def cluster_published(name, targets=None, **connection):
     """
     try:
         current = __salt__["ceph_openstack.cluster_info"](**connection)
-    except Exception as exc:  # pylint: disable=broad-except
-        return _fail(_ret(name), f"cannot read the cluster's fsid and mon host: {exc}")
+    except CommandExecutionError as exc:
+        return _fail(_ret(name), f"cannot read the cluster's fsid and mon host: {exc.strerror}")
     return _published(CLUSTER_ALIAS, "ceph_openstack.cluster_info", [], "*", current)
 
 

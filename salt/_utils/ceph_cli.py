@@ -15,6 +15,7 @@ secrets travel on stdin only, never in argv.
 
 import json
 import logging
+import time
 
 from salt.exceptions import CommandExecutionError
 
@@ -28,6 +29,9 @@ CONNECTION_DEFAULTS = {
     "keyring": None,
     "timeout": 10,
 }
+
+#: How long a cluster that did not answer is taken as down within one run.
+_UNREACHABLE_SECONDS = 60
 
 #: Extra seconds the process gets beyond Ceph's own connect timeout before it
 #: is killed, so Ceph's clearer error wins when it can.
@@ -83,7 +87,7 @@ def argv(conn, binary, args):
     return cmd + [str(arg) for arg in args]
 
 
-def run(run_all, conn, args, binary="ceph", stdin=None, json_out=True):
+def run(run_all, conn, args, binary="ceph", stdin=None, json_out=True, context=None):
     """
     Run one Ceph CLI command and return its parsed JSON (or text) output.
 
@@ -104,10 +108,22 @@ def run(run_all, conn, args, binary="ceph", stdin=None, json_out=True):
         Append ``--format json`` and return the decoded document (``None`` for
         empty output).
 
+    context
+        The caller's ``__context__``: after a timeout, later calls on the same
+        connection in the same run fail at once instead of waiting out their own
+        timeout (a state run with the mons down fails in one timeout, not one
+        per state).
+
     Raises ``CommandExecutionError`` on a timeout or a non-zero exit; its
     ``info`` holds ``retcode`` and the first line of stderr so callers can
     tell "does not exist" (ENOENT, 2) from real failures.
     """
+    memo = ("ceph_cli.unreachable",) + cache_key(conn)
+    earlier = (context or {}).get(memo)
+    if earlier and time.monotonic() - earlier[0] < _UNREACHABLE_SECONDS:
+        raise CommandExecutionError(
+            f"{earlier[1]} (not retried: no answer earlier in this run)", info={"retcode": None}
+        )
     cmd = argv(conn, binary, list(args) + (["--format", "json"] if json_out else []))
     # Log the verb only: arguments may name entities the operator considers private.
     log.debug("ceph_openstack: running %s %s", binary, " ".join(map(str, args[:3])))
@@ -122,9 +138,12 @@ def run(run_all, conn, args, binary="ceph", stdin=None, json_out=True):
     )
     stdout = ret.get("stdout") or ""
     stderr = (ret.get("stderr") or "").strip()
-    if ret.get("retcode") and stdout.startswith("Timed out after"):
-        raise CommandExecutionError(_timeout_message(conn, binary), info={"retcode": None})
     if ret.get("retcode"):
+        if stdout.startswith("Timed out after") or _timed_out(ret["retcode"], stderr):
+            message = _timeout_message(conn, binary)
+            if context is not None:
+                context[memo] = (time.monotonic(), message)
+            raise CommandExecutionError(message, info={"retcode": None})
         raise CommandExecutionError(
             _failure_message(conn, binary, args, ret["retcode"], stderr),
             info={"retcode": ret["retcode"], "stderr": _last_line(stderr)},
@@ -158,10 +177,13 @@ def _timeout_message(conn, binary):
     )
 
 
+def _timed_out(retcode, stderr):
+    """Ceph's own connect timeout: ETIMEDOUT, or "timed out" as its last word."""
+    return retcode == 110 or "timed out" in _last_line(stderr).lower()
+
+
 def _failure_message(conn, binary, args, retcode, stderr):
     reason = _last_line(stderr) or f"exit code {retcode}"
-    if "timed out" in reason.lower() or retcode == 110:
-        return _timeout_message(conn, binary)
     verb = " ".join(map(str, args[:3]))
     return f"{binary} {verb} failed on {_where(conn)}: {reason}"
 

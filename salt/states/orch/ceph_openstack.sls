@@ -12,6 +12,7 @@ ceph_openstack-sync:
     - name: saltutil.sync_all
     - tgt: {{ all | json }}
     - tgt_type: compound
+    - expect_minions: True
     - kwarg:
         refresh: true
 
