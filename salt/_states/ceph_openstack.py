@@ -242,7 +242,9 @@ def keyring(name, client, targets, user=None, group=None, mode="0640"):
 def libvirt_secret(name, client, targets, uri=None):
     """
     Ensure the libvirt secret ``name`` (a UUID) holds client.<client>'s key,
-    with usage ``client.<client> secret``.
+    with usage ``client.<client> secret``. When the UUID changed in pillar, the
+    old secret is undefined if no libvirt domain uses it, and kept (the state
+    fails, naming the domains) if one does.
 
     .. code-block:: yaml
 
@@ -255,7 +257,7 @@ def libvirt_secret(name, client, targets, uri=None):
         return _fail(_ret(name), problem)
     kwargs = {"uri": uri} if uri else {}
     return __states__["virtsecret.present"](
-        name, usage=f"client.{client} secret", value=key, **kwargs
+        name, usage=f"client.{client} secret", value=key, replace=True, **kwargs
     )
 
 

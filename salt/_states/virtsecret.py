@@ -10,8 +10,12 @@ The libvirt secret that lets QEMU open Ceph RBD disks, managed without exposing 
         - value: {{ cinder_key }}
 
 Every compute node must hold the same UUID (nova.conf and cinder.conf name it
-in ``rbd_secret_uuid``), so the state never changes a UUID: it defines the
-secret when missing and sets a new value in place on key rotation. The key
+in ``rbd_secret_uuid``), so the state never changes a UUID in place: it
+defines the secret when missing and sets a new value in place on key
+rotation. A new UUID for the same usage is a new secret; libvirt lets only
+one secret hold a usage, so with ``replace: True`` the old one is undefined
+first, but only while no libvirt domain uses it (guests keep the old UUID in
+their disk definitions until nova rebuilds them). The key
 never appears in ``changes``, ``comment``, logs or any argv; changes report
 ``"set"`` / ``"changed"``.
 
@@ -75,6 +79,7 @@ def present(
     value=None,
     private=False,
     ephemeral=False,
+    replace=False,
     uri=None,
     backend=None,
     timeout=None,
@@ -96,11 +101,17 @@ def present(
         the module documentation). A private secret cannot be made public again.
     ephemeral
         Keep the secret in memory only (lost when libvirtd restarts).
+    replace
+        When another secret holds ``usage`` (the UUID changed in pillar),
+        undefine that secret first, reported as ``replaced``. Refused, changing
+        nothing, while a libvirt domain uses it; the comment names the domains.
+        ``False`` (the default) always refuses.
     uri, backend, timeout
         Connection options of the ``virtsecret`` execution module.
     """
     ret = {"name": name, "result": False, "changes": {}, "comment": ""}
-    problem = _input_problem(name, usage, value, {"private": private, "ephemeral": ephemeral})
+    flags = {"private": private, "ephemeral": ephemeral, "replace": replace}
+    problem = _input_problem(name, usage, value, flags)
     if problem:
         ret["comment"] = problem
         return ret
@@ -115,18 +126,31 @@ def present(
         ret["comment"] = str(exc)
         return ret
 
-    if holder is not None and holder != uuid:
-        ret["comment"] = (
-            f"usage {wanted_usage} is already held by secret {holder}, so secret {uuid} "
-            "cannot take it; nothing changed"
-        )
-        return ret
     if current is not None and (current["usage_type"], current["usage"]) != ("ceph", usage):
         ret["comment"] = (
             f"secret {uuid} is already defined with usage "
             f"{current['usage_type']} {current['usage']!r}, not {wanted_usage}; nothing changed"
         )
         return ret
+    replaced = None
+    if holder is not None and holder != uuid:
+        held = f"usage {wanted_usage} is already held by secret {holder}"
+        if not replace:
+            ret["comment"] = f"{held}, so secret {uuid} cannot take it; nothing changed"
+            return ret
+        try:
+            in_use = __salt__["virtsecret.users"](holder, **conn)
+        except CommandExecutionError as exc:
+            ret["comment"] = str(exc)
+            return ret
+        if in_use:
+            ret["comment"] = (
+                f"{held}, which domains {', '.join(in_use)} use; refusing to replace it "
+                f"with secret {uuid} (keep the old UUID until those guests use the new "
+                "one); nothing changed"
+            )
+            return ret
+        replaced = holder
     if current is not None and current["private"] and not private:
         ret["comment"] = (
             f"secret {uuid} is private and libvirt cannot make it public again "
@@ -144,6 +168,9 @@ def present(
             return ret
 
     changes, done = {}, []
+    if replaced:
+        changes["replaced"] = {"old": replaced, "new": uuid}
+        done.append(f"unused secret {replaced} undefined")
     if current is None:
         changes["defined"] = {"old": None, "new": uuid}
         done.append(f"secret {uuid} defined with usage {wanted_usage}")
@@ -174,6 +201,9 @@ def present(
         return ret
 
     try:
+        if replaced:
+            __salt__["virtsecret.undefine"](replaced, **conn)
+            ret["changes"]["replaced"] = changes["replaced"]
         if current is None or "private" in changes or "ephemeral" in changes:
             __salt__["virtsecret.define"](
                 uuid,

@@ -316,6 +316,39 @@ def test_present_usage_conflicts_fail_naming_both(states, libvirt_lab, backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_present_replace_moves_the_usage_to_a_new_uuid(states, libvirt_lab, backend):
+    """A UUID changed in pillar: the old, unused secret goes, the new one holds the key."""
+    old_uuid, usage = _new()
+    new_uuid, _ = _new()
+    vs = states.virtsecret
+    assert vs.present(old_uuid, usage=usage, value=KEY, backend=backend).result is True
+    try:
+        before = _listed(libvirt_lab)
+        predicted = vs.present(new_uuid, usage=usage, value=KEY, replace=True, backend=backend,
+                               test=True)
+        assert predicted.result is None, predicted.comment
+        assert _listed(libvirt_lab) == before
+
+        ret = vs.present(new_uuid, usage=usage, value=KEY, replace=True, backend=backend)
+        assert ret.result is True, ret.comment
+        assert ret.changes == predicted.changes == {
+            "replaced": {"old": old_uuid, "new": new_uuid},
+            "defined": {"old": None, "new": new_uuid},
+            "value": {"old": None, "new": "set"},
+        }
+        listed = _listed(libvirt_lab)
+        assert old_uuid not in listed and new_uuid in listed
+        assert _value(libvirt_lab, new_uuid) == KEY
+        assert listed[new_uuid] == f"ceph {usage}"
+        again = vs.present(new_uuid, usage=usage, value=KEY, replace=True, backend=backend)
+        assert again.result is True and again.changes == {}
+    finally:
+        for uuid in (old_uuid, new_uuid):
+            if uuid in _listed(libvirt_lab):
+                libvirt_lab.virsh("secret-undefine", uuid)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_absent(states, libvirt_lab, backend):
     secret_uuid, usage = _new()
     vs = states.virtsecret

@@ -198,10 +198,12 @@ def test_second_rollout_changes_nothing(first_rollout, salt_run_cli, ceph_lab, l
 def test_dry_run_predicts_a_pillar_change_and_changes_nothing(
     first_rollout, salt_run_cli, salt_cli, lab_pillar, ceph_lab, libvirt_lab, sandbox
 ):
+    new_uuid = "0b1e5c4d-6f7a-4b8c-9d0e-1f2a3b4c5d6e"
     edit = {"ceph_openstack": {
         "pools": {"metrics": {"pg_num": 8}},
         "cinder": {"backends": {"ceph": {"options": {"rbd_max_clone_depth": 7}}}},
         "clients": {"glance": {"caps": {"osd": "profile rbd pool=images, profile rbd pool=metrics"}}},
+        "libvirt": {"secrets": {"cinder": {"uuid": new_uuid}}},
     }}
     lab_pillar.edit(edit)
     salt_cli.run("saltutil.refresh_pillar", "wait=True", minion_tgt="*")
@@ -214,6 +216,12 @@ def test_dry_run_predicts_a_pillar_change_and_changes_nothing(
         assert ("mon1", "ceph_openstack-pool-metrics") in predicted
         assert ("mon1", "ceph_openstack-client-glance") in predicted
         assert ("ctl1", "ceph_openstack-cinder-conf") in predicted
+        assert ("cmp1", "ceph_openstack-nova-conf") in predicted
+        assert predicted[("cmp1", "ceph_openstack-libvirt-secret-cinder")] == {
+            "replaced": {"old": SECRET_UUID, "new": new_uuid},
+            "defined": {"old": None, "new": new_uuid},
+            "value": {"old": None, "new": "set"},
+        }
 
         real_steps, failed = orchestrate(salt_run_cli)
         assert not failed, failed
@@ -222,11 +230,20 @@ def test_dry_run_predicts_a_pillar_change_and_changes_nothing(
         for key, changes in real.items():
             assert set(changes) == set(predicted[key]), key
         assert "metrics" in ceph_lab.ceph("osd", "pool", "ls")
-        assert "rbd_max_clone_depth = 7" in (sandbox("ctl1") / "etc/cinder/cinder.conf").read_text()
+        cinder_conf = (sandbox("ctl1") / "etc/cinder/cinder.conf").read_text()
+        assert "rbd_max_clone_depth = 7" in cinder_conf
+        assert f"rbd_secret_uuid = {new_uuid}" in cinder_conf
+        assert f"rbd_secret_uuid = {new_uuid}" in (sandbox("cmp1") / "etc/nova/nova.conf").read_text()
+        secrets = libvirt_lab.virsh("secret-list")
+        assert new_uuid in secrets and SECRET_UUID not in secrets
+        key = ceph_lab.ceph("auth", "get-key", "client.cinder", json_out=False).strip()
+        assert libvirt_lab.virsh("secret-get-value", new_uuid).strip() == key
     finally:
         lab_pillar.edit({})
         salt_cli.run("saltutil.refresh_pillar", "wait=True", minion_tgt="*")
-        orchestrate(salt_run_cli)
+        _, failed = orchestrate(salt_run_cli)
+    assert not failed, failed  # and back: the example UUID replaces the new one
+    assert SECRET_UUID in libvirt_lab.virsh("secret-list")
 
 
 

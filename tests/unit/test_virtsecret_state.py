@@ -277,6 +277,76 @@ def test_present_usage_held_by_another_uuid(world, salt_funcs, opts, test):
     assert not {"define", "set_value", "undefine"} & _called(salt_funcs)
 
 
+def test_present_replace_undefines_an_unused_holder(world, salt_funcs, opts):
+    """A changed UUID: test=True predicts exactly what the real run then does."""
+    world.secrets[OTHER] = _secret()
+    opts["test"] = True
+    predicted = state.present(UUID, usage=USAGE, value=KEY, replace=True)
+    assert predicted["result"] is None
+    assert OTHER in world.secrets and UUID not in world.secrets
+    assert not {"define", "set_value", "undefine"} & _called(salt_funcs)
+    opts["test"] = False
+    ret = state.present(UUID, usage=USAGE, value=KEY, replace=True)
+    assert ret["result"] is True, ret["comment"]
+    assert ret["changes"] == predicted["changes"] == {
+        "replaced": {"old": OTHER, "new": UUID},
+        "defined": {"old": None, "new": UUID},
+        "value": {"old": None, "new": "set"},
+    }
+    assert ret["comment"] == (
+        f"unused secret {OTHER} undefined; secret {UUID} defined with usage "
+        f"ceph {USAGE!r}; value set"
+    )
+    assert set(world.secrets) == {UUID} and world.secrets[UUID]["value"] == KEY
+    assert salt_funcs["virtsecret.users"].call_args.args == (OTHER,)
+    _assert_key_hidden(ret)
+    assert state.present(UUID, usage=USAGE, value=KEY, replace=True)["changes"] == {}
+
+
+@pytest.mark.parametrize("test", [False, True])
+def test_present_replace_refuses_a_holder_in_use(world, salt_funcs, opts, test):
+    opts["test"] = test
+    world.secrets[OTHER] = _secret()
+    world.domains = {"web": {OTHER}, "db": {OTHER}}
+    before = copy.deepcopy(world.secrets)
+    ret = state.present(UUID, usage=USAGE, value=KEY, replace=True)
+    assert ret["result"] is False and ret["changes"] == {}
+    assert ret["comment"] == (
+        f"usage ceph {USAGE!r} is already held by secret {OTHER}, which domains db, web use; "
+        f"refusing to replace it with secret {UUID} (keep the old UUID until those guests "
+        "use the new one); nothing changed"
+    )
+    assert world.secrets == before
+    assert not {"define", "set_value", "undefine"} & _called(salt_funcs)
+
+
+def test_present_replace_users_error_is_a_clean_failure(world, salt_funcs):
+    world.secrets[OTHER] = _secret()
+    world.fail["users"] = "libvirt at qemu:///system did not answer within 10 s (domain list)"
+    ret = state.present(UUID, usage=USAGE, value=KEY, replace=True)
+    assert ret["result"] is False and ret["changes"] == {}
+    assert ret["comment"] == world.fail["users"]
+    assert OTHER in world.secrets
+
+
+def test_present_replace_then_define_failure_says_what_was_done(world, salt_funcs):
+    world.secrets[OTHER] = _secret()
+    world.fail["define"] = "internal error: cannot define"
+    ret = state.present(UUID, usage=USAGE, value=KEY, replace=True)
+    assert ret["result"] is False
+    assert ret["changes"] == {"replaced": {"old": OTHER, "new": UUID}}
+    assert ret["comment"] == "internal error: cannot define (already done: replaced)"
+
+
+def test_present_replace_never_undefines_when_the_uuid_has_another_usage(world, salt_funcs):
+    world.secrets[OTHER] = _secret()
+    world.secrets[UUID] = _secret(usage="client.nova secret")
+    ret = state.present(UUID, usage=USAGE, value=KEY, replace=True)
+    assert ret["result"] is False and "client.nova secret" in ret["comment"]
+    assert set(world.secrets) == {OTHER, UUID}
+    assert not {"users", "undefine"} & _called(salt_funcs)
+
+
 @pytest.mark.parametrize("test", [False, True])
 def test_present_uuid_held_with_another_usage(world, salt_funcs, opts, test):
     opts["test"] = test
@@ -314,6 +384,7 @@ def test_present_uuid_held_with_another_usage_type(world):
         ({"usage": " padded"}, "usage"),
         ({"private": "no"}, "private"),
         ({"ephemeral": 1}, "ephemeral"),
+        ({"replace": "yes"}, "replace"),
     ],
 )
 def test_present_bad_input_fails_before_any_call(salt_funcs, kwargs, named):
