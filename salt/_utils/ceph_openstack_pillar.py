@@ -475,6 +475,58 @@ _NOVA = _record(
     required=("pool", "client", "secret"),
 )
 
+_VISIBILITIES = ("public", "private", "shared", "community")
+_IMAGE_FORMATS = ("raw", "qcow2", "vmdk", "vdi", "vhdx", "vpc", "qed", "qcow", "luks", "parallels")
+
+
+def _one_of(choices):
+    def _check(out, path, value):
+        if value not in choices:
+            _add(out, path, f"must be one of {', '.join(choices)}, not {_show(value)}")
+
+    return _check
+
+
+def _sha256(out, path, value):
+    if not (isinstance(value, str) and len(value) == 64
+            and not set(value.lower()) - set("0123456789abcdef")):
+        _add(out, path, "must be the source's SHA-256 as 64 hex digits")
+
+
+def _image_properties(out, path, value):
+    """Glance properties are strings; YAML turns unquoted yes/no/1 into other types."""
+    if not _is_mapping(out, path, value):
+        return
+    for key, item in value.items():
+        if not isinstance(key, str) or not key.strip():
+            _add(out, path, f"property name {_show(key)} must be a non-empty string")
+        elif not isinstance(item, str):
+            _add(out, path + [key], f"must be a string, not {_kind(item)} (quote it in YAML)")
+
+
+_IMAGE = _record(
+    {
+        "source": _string,
+        "source_hash": _sha256,
+        "format": _one_of(_IMAGE_FORMATS),
+        "min_disk": _non_negative_int,
+        "visibility": _one_of(_VISIBILITIES),
+        "properties": _image_properties,
+    },
+    required=("source",),
+)
+
+_IMAGES = _record(
+    {
+        "cloud": _optional(_string),
+        "clouds_yaml": _optional(_string),
+        "work_dir": _optional(_string),
+        "visibility": _one_of(_VISIBILITIES),
+        "properties": _image_properties,
+        "upload": _named(_name_problem, _IMAGE),
+    }
+)
+
 #: Every top-level key: those of pillar.example (fsid and mon_host are commented out
 #: there) and of defaults.yaml.
 _TOP = {
@@ -491,6 +543,7 @@ _TOP = {
     "cinder": _CINDER,
     "glance": _optional(_GLANCE),
     "nova": _optional(_NOVA),
+    "images": _IMAGES,
     "compute_client": _options,
     "services": _record({"restart": _bool}),
     "rollout": _record({"compute_batch": _positive_int}),
@@ -629,6 +682,10 @@ def _references(out, pillar):
     _service(out, refs, ["ceph_openstack", "cinder", "backup"], cinder.get("backup"), "controller")
     _service(out, refs, ["ceph_openstack", "glance"], pillar.get("glance"), "controller")
     _service(out, refs, ["ceph_openstack", "nova"], pillar.get("nova"), "compute", secret=True)
+    images = _dict(pillar.get("images"))
+    if _dict(images.get("upload")) and not images.get("cloud"):
+        _add(out, ["ceph_openstack", "images", "cloud"],
+             "required when images are listed under upload (the clouds.yaml cloud of Glance)")
 
 
 # --------------------------------------------------------------------------- entry point

@@ -1,6 +1,7 @@
 {#- Ordered rollout: salt-run state.orchestrate orch.ceph_openstack
     sync -> validate -> mon (pools, users, published keys) -> controllers -> computes in
-    batches -> verify on every node. Each step requires the one before, so the run stops
+    batches -> raw images into Glance (when pillar lists any; one controller at a time)
+    -> verify on every node. Each step requires the one before, so the run stops
     at the first failure; every step converges, so a re-run is safe. #}
 {%- from "ceph_openstack/map.jinja" import co with context %}
 {%- set t = co.targets %}
@@ -49,6 +50,18 @@ ceph_openstack-computes:
     - require:
       - salt: ceph_openstack-controllers
 
+{%- if co.images.upload %}
+
+ceph_openstack-images:
+  salt.state:
+    - tgt: {{ t.controller | json }}
+    - tgt_type: compound
+    - sls: ceph_openstack.images
+    - batch: 1
+    - require:
+      - salt: ceph_openstack-controllers
+{%- endif %}
+
 ceph_openstack-verify:
   salt.state:
     - tgt: {{ clients | json }}
@@ -56,3 +69,6 @@ ceph_openstack-verify:
     - sls: ceph_openstack.verify
     - require:
       - salt: ceph_openstack-computes
+{%- if co.images.upload %}
+      - salt: ceph_openstack-images
+{%- endif %}
