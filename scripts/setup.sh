@@ -1,12 +1,13 @@
 #!/bin/sh
 # Install what the demo and the tests need on Debian 12, as root: Debian's Ceph,
-# libvirt and build packages, and a virtualenv (.venv) from requirements.lock.
+# libvirt and build packages, a virtualenv (.venv) from requirements.lock, and the lab's
+# Glance (.glance-venv) from requirements-glance.lock.
 # Safe to run again: it installs only what is missing or changed.
 set -eu
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES="ceph-mon ceph-mgr ceph-osd ceph-common libvirt-daemon libvirt-clients
-libvirt-dev pkg-config gcc python3-dev python3-venv qemu-utils strace"
+libvirt-dev pkg-config gcc python3-dev python3-venv qemu-utils strace python3-rbd python3-rados"
 
 missing=""
 for pkg in $APT_PACKAGES; do
@@ -28,4 +29,19 @@ if [ ! -x .venv/bin/python ] || ! cmp -s requirements.lock "$stamp"; then
     [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
     .venv/bin/pip install -q --disable-pip-version-check -r requirements.lock
     cp requirements.lock "$stamp"
+fi
+
+# Glance for the lab's glance-api: a plain venv on the system Python plus Debian's
+# librados/librbd bindings (glance_store's RBD driver imports them), linked in so that
+# nothing else from the system's site-packages leaks into the pinned set.
+stamp=.glance-venv/.requirements-glance.lock
+if [ ! -x .glance-venv/bin/glance-api ] || ! cmp -s requirements-glance.lock "$stamp"; then
+    echo "setup: creating .glance-venv from requirements-glance.lock"
+    [ -x .glance-venv/bin/python ] || "$PYTHON" -m venv .glance-venv
+    site=$(.glance-venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["platlib"])')
+    for module in rados rbd; do
+        ln -sf "$(ls /usr/lib/python3/dist-packages/$module.cpython-*.so)" "$site/"
+    done
+    .glance-venv/bin/pip install -q --disable-pip-version-check -r requirements-glance.lock
+    cp requirements-glance.lock "$stamp"
 fi

@@ -1,0 +1,148 @@
+"""
+A real Glance API server for the lab, storing images in the lab's Ceph cluster.
+
+Glance comes from PyPI in its own virtualenv (``.glance-venv``, made by
+scripts/setup.sh from requirements-glance.lock on the system Python with
+``--system-site-packages``, so Debian's python3-rbd and python3-rados serve
+glance_store's RBD driver). It runs without Keystone (``[paste_deploy]
+flavor`` empty: every request gets an unauthenticated context, which a
+one-line policy makes admin) on a SQLite database, listening on 127.0.0.1.
+
+The server reads the glance-api.conf the formula wrote on a controller,
+then a lab overlay that adds only what a lab needs: where to listen, the
+database, the staging directories, the policy, and ``rbd_store_ceph_conf``
+pointing at a copy of the controller's ceph.conf that names the controller's
+keyring (on a real controller both sit at Ceph's default paths; in the lab
+they live under the minion's sandbox root).
+"""
+
+import configparser
+import json
+import os
+import subprocess
+import urllib.request
+
+from lab import proc
+
+PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VENV = os.path.join(PROJECT, ".glance-venv")
+CLOUD = "glance-lab"
+
+# The unauthenticated context has no roles and no project; with this rule every caller
+# is admin, which is what a lab without Keystone means.
+_POLICY = '"context_is_admin": ""\n'
+
+
+def _backend_name(glance_conf):
+    """The RBD store's name from ``[DEFAULT] enabled_backends = <name>:rbd``."""
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.read(glance_conf)
+    for item in parser.get("DEFAULT", "enabled_backends", fallback="").split(","):
+        name, _, kind = item.strip().partition(":")
+        if kind.strip() == "rbd":
+            return name.strip()
+    raise RuntimeError(f"{glance_conf} enables no rbd store ([DEFAULT] enabled_backends)")
+
+
+class GlanceLab:
+    """glance-api under ``directory``, started from a formula-written glance-api.conf."""
+
+    def __init__(self, directory, venv=VENV):
+        self.dir = os.path.abspath(directory)
+        self.venv = venv
+        self.piddir = os.path.join(self.dir, "pids")
+        self.logdir = os.path.join(self.dir, "log")
+        self.overlay = os.path.join(self.dir, "glance-lab.conf")
+        self.ceph_conf = os.path.join(self.dir, "ceph.conf")
+        self.clouds_yaml = os.path.join(self.dir, "clouds.yaml")
+        self.port_file = os.path.join(self.dir, "port")
+
+    @property
+    def installed(self):
+        return os.path.exists(os.path.join(self.venv, "bin", "glance-api"))
+
+    @property
+    def url(self):
+        with open(self.port_file) as handle:
+            return f"http://127.0.0.1:{handle.read().strip()}"
+
+    def running(self):
+        return {name: pid for name, pid in proc.pids(self.piddir).items() if proc.alive(pid)}
+
+    def _write_configs(self, glance_conf, ceph_conf, keyring, client, port):
+        for sub in ("staging", "tasks", "lock", "image-cache", "log", "pids"):
+            os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
+        with open(ceph_conf) as src, open(self.ceph_conf, "w") as out:
+            out.write(src.read().rstrip("\n") + f"\n\n[client.{client}]\nkeyring = {keyring}\n")
+        with open(os.path.join(self.dir, "policy.yaml"), "w") as out:
+            out.write(_POLICY)
+        overlay = {
+            "DEFAULT": {
+                "bind_host": "127.0.0.1",
+                "bind_port": str(port),
+                "workers": "1",
+                "log_file": os.path.join(self.logdir, "glance-api.log"),
+                "image_cache_dir": os.path.join(self.dir, "image-cache"),
+            },
+            "database": {"connection": f"sqlite:///{self.dir}/glance.sqlite"},
+            "paste_deploy": {
+                "flavor": "",
+                "config_file": os.path.join(self.venv, "etc", "glance", "glance-api-paste.ini"),
+            },
+            _backend_name(glance_conf): {"rbd_store_ceph_conf": self.ceph_conf},
+            "os_glance_staging_store": {
+                "filesystem_store_datadir": os.path.join(self.dir, "staging"),
+            },
+            "os_glance_tasks_store": {"filesystem_store_datadir": os.path.join(self.dir, "tasks")},
+            "oslo_concurrency": {"lock_path": os.path.join(self.dir, "lock")},
+            "oslo_policy": {"policy_file": os.path.join(self.dir, "policy.yaml")},
+        }
+        parser = configparser.ConfigParser(interpolation=None)
+        parser.read_dict(overlay)
+        with open(self.overlay, "w") as out:
+            parser.write(out)
+        with open(self.clouds_yaml, "w") as out:
+            endpoint = f"http://127.0.0.1:{port}"
+            json.dump(  # JSON is YAML; openstacksdk reads it as clouds.yaml
+                {"clouds": {CLOUD: {"auth_type": "none", "auth": {"endpoint": endpoint},
+                                    "image_endpoint_override": endpoint,
+                                    "image_api_version": "2"}}},
+                out,
+            )
+        with open(self.port_file, "w") as out:
+            out.write(str(port))
+
+    def _answers(self):
+        try:
+            with urllib.request.urlopen(f"{self.url}/versions", timeout=2) as response:
+                return response.status < 400
+        except OSError:
+            return False
+
+    def up(self, glance_conf, ceph_conf, keyring, client="glance", timeout=90):
+        """
+        Start glance-api with ``glance_conf`` (the formula's glance-api.conf),
+        reaching Ceph through ``ceph_conf`` and ``keyring`` as ``client``.
+        """
+        if not self.installed:
+            raise RuntimeError(f"{self.venv} has no glance-api: run scripts/setup.sh")
+        if "glance-api" in self.running():
+            return
+        self._write_configs(glance_conf, ceph_conf, keyring, client, proc.free_port())
+        argv = [os.path.join(self.venv, "bin", "glance-api"),
+                "--config-file", glance_conf, "--config-file", self.overlay]
+        sync = subprocess.run(
+            [os.path.join(self.venv, "bin", "glance-manage")] + argv[1:] + ["db_sync"],
+            capture_output=True, text=True, timeout=300,
+        )
+        if sync.returncode:
+            raise RuntimeError(f"glance-manage db_sync failed: {sync.stderr.strip()[-2000:]}")
+        proc.start_daemon("glance-api", argv, self.piddir, self.logdir)
+        try:
+            proc.wait_for(self._answers, timeout, "glance-api to answer on /versions")
+        except TimeoutError:
+            self.down()
+            raise
+
+    def down(self):
+        return proc.stop_all(self.piddir)
