@@ -23,6 +23,7 @@ Glance does not define is under ``properties``.
 
 import logging
 import os
+import re
 
 import salt.utils.hashutils
 from salt.exceptions import CommandExecutionError
@@ -30,7 +31,6 @@ from salt.exceptions import CommandExecutionError
 try:
     import openstack
     import openstack.config
-    from keystoneauth1 import exceptions as ks_exceptions
 
     HAS_SDK = True
 except ImportError:
@@ -99,11 +99,27 @@ def _reason(exc):
     return f"HTTP {status}: {detail}" if status else f"{type(exc).__name__}: {detail}"
 
 
-def _call(cloud, conn, what, method, url, **kwargs):
+def _error_text(response):
+    """The message of Glance's error page (HTML with the status as its heading)."""
+    text = response.text or ""
+    if "</h1>" in text:
+        text = text.split("</h1>", 1)[1]
+    text = " ".join(re.sub(r"<[^>]*>", " ", text).split())
+    return text[:300] or response.reason or "no message"
+
+
+def _call(cloud, conn, what, method, url, allow=(), **kwargs):
+    """One API request; a failure or an HTTP error (unless its status is in ``allow``)
+    raises CommandExecutionError saying what was being done and why it failed."""
     try:
-        response = getattr(conn.image, method)(url, **kwargs)
+        response = getattr(conn.image, method)(url, raise_exc=False, **kwargs)
     except Exception as exc:  # keystoneauth1 and requests errors alike
         raise CommandExecutionError(f"glance (cloud {cloud!r}): {what} failed: {_reason(exc)}") from None
+    if response.status_code >= 400 and response.status_code not in allow:
+        raise CommandExecutionError(
+            f"glance (cloud {cloud!r}): {what} failed: HTTP {response.status_code}: "
+            f"{_error_text(response)}"
+        )
     return response
 
 
@@ -155,15 +171,9 @@ def get(image_id, cloud=None, config_file=None, timeout=60):
         salt ctl1 glanceimage.get 5e0d7b6c-0f8e-4c53-9d8b-2f7f1f0a9c11 cloud=admin
     """
     cloud, conn = _connect(cloud, config_file, timeout)
-    try:
-        response = conn.image.get(f"/images/{image_id}")
-    except ks_exceptions.NotFound:
-        return None
-    except Exception as exc:
-        raise CommandExecutionError(
-            f"glance (cloud {cloud!r}): reading image {image_id} failed: {_reason(exc)}"
-        ) from None
-    return _image(response.json())
+    response = _call(cloud, conn, f"reading image {image_id}", "get", f"/images/{image_id}",
+                     allow=(404,))
+    return None if response.status_code == 404 else _image(response.json())
 
 
 def create(
@@ -225,9 +235,10 @@ def create(
             )
     except BaseException:
         try:
-            conn.image.delete(f"/images/{image['id']}")
-        except Exception as exc:  # keep the first error, say the cleanup failed too
-            log.error("glanceimage: could not delete the failed image %s: %s", image["id"], _reason(exc))
+            _call(cloud, conn, f"deleting the failed image {image['id']}", "delete",
+                  f"/images/{image['id']}", allow=(404,))
+        except CommandExecutionError as exc:  # keep the first error; say the cleanup failed
+            log.error("glanceimage: %s", exc)
         raise
     log.info("glanceimage: uploaded %s as image %s (%s)", path, stored["id"], name)
     return stored
