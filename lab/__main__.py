@@ -13,6 +13,7 @@ import sys
 import time
 
 from lab.ceph import CephLab
+from lab.glance import GlanceLab
 from lab.libvirt import LibvirtLab
 from lab.salt import SaltLab
 
@@ -27,6 +28,8 @@ class Lab:
         self.ceph = CephLab(os.path.join(self.dir, "ceph"))
         self.libvirt = LibvirtLab(os.path.join(self.dir, "libvirt"))
         self.salt = SaltLab(os.path.join(self.dir, "salt"), self.ceph, self.libvirt)
+        # Started by the demo once a controller has its glance-api.conf (lab/glance.py).
+        self.glance = GlanceLab(os.path.join(self.dir, "glance"))
 
     def up(self):
         os.makedirs(self.dir, exist_ok=True)
@@ -40,7 +43,7 @@ class Lab:
 
     def down(self):
         stopped = {}
-        for part in (self.salt, self.libvirt, self.ceph):
+        for part in (self.glance, self.salt, self.libvirt, self.ceph):
             stopped.update(part.down())
         return stopped
 
@@ -49,6 +52,7 @@ class Lab:
             "ceph": self.ceph.rss_kib(),
             "libvirt": self.libvirt.rss_kib(),
             "salt": self.salt.rss_kib(),
+            "glance": self.glance.rss_kib(),
         }
 
 

@@ -68,6 +68,19 @@ keyring = {dir}/{cluster}.client.admin.keyring
 """
 
 
+def client_conf(ceph_conf, client, keyring, dest):
+    """
+    Write ``dest``: the ceph.conf ``ceph_conf`` plus ``[client.<client>] keyring``.
+
+    The formula writes ceph.conf without keyring lines (Ceph finds
+    ``/etc/ceph/<cluster>.client.<id>.keyring`` by default); in the lab the
+    keyring lies under a minion's sandbox root, so a client of the lab names it.
+    """
+    with open(ceph_conf) as src, open(dest, "w") as out:
+        out.write(src.read().rstrip("\n") + f"\n\n[client.{client}]\nkeyring = {keyring}\n")
+    return dest
+
+
 class CephLab:
     """A one-node Ceph cluster under ``directory``."""
 

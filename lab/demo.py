@@ -1,13 +1,25 @@
 """
 The demo: the whole orchestrated rollout on a fresh lab, a readable summary of
-what changed per node, the verify result, and a second run that changes nothing.
+what changed per node, then a real glance-api started from the glance-api.conf
+the rollout wrote and a qcow2 image brought into it as raw by the images step,
+a second run that changes nothing, the verify result, and the clone check of
+a volume cloned from that image as client.cinder.
 """
 
+import json
 import os
 import shutil
+import subprocess
 import time
 
+import yaml
+
+from lab import salt as salt_lab
+from lab.ceph import client_conf
+from lab.glance import CLOUD
+
 ORCH = "orch.ceph_openstack"
+IMAGE = "demo-image"
 
 
 def _state_returns(orch_ret):
@@ -47,6 +59,46 @@ def summarize(orch_ret):
     return ok, lines
 
 
+def _start_glance(lab):
+    """glance-api from ctl1's glance-api.conf and keyring; the images pillar for it."""
+    ctl = os.path.join(salt_lab.sandbox_root(lab.dir, "ctl1"), "etc")
+    lab.glance.up(glance_conf=os.path.join(ctl, "glance", "glance-api.conf"),
+                  ceph_conf=os.path.join(ctl, "ceph", "ceph.conf"),
+                  keyring=os.path.join(ctl, "ceph", "ceph.client.glance.keyring"))
+    images = os.path.join(lab.dir, "images")
+    os.makedirs(images, exist_ok=True)
+    raw, qcow2 = os.path.join(images, "disk.raw"), os.path.join(images, f"{IMAGE}.qcow2")
+    with open(raw, "wb") as out:
+        out.write(b"demo disk\n" * (1 << 20))  # 10 MiB
+    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, qcow2], check=True)
+    pillar = {"ceph_openstack": {"images": {
+        "cloud": CLOUD, "clouds_yaml": lab.glance.clouds_yaml,
+        "upload": {IMAGE: {"source": qcow2, "min_disk": 1}},
+    }}}
+    with open(os.path.join(lab.dir, "pillar", "overrides.sls"), "w") as out:
+        yaml.safe_dump(pillar, out)
+    lab.salt.salt("*", "saltutil.refresh_pillar", "wait=True")
+
+
+def _clone_check(lab):
+    """A volume cloned from the image as client.cinder, as Cinder does; the clone check."""
+    ctl = os.path.join(salt_lab.sandbox_root(lab.dir, "ctl1"), "etc", "ceph")
+    conf = client_conf(os.path.join(ctl, "ceph.conf"), "cinder",
+                       os.path.join(ctl, "ceph.client.cinder.keyring"),
+                       os.path.join(lab.dir, "cinder-client.conf"))
+    images = lab.salt.salt("ctl1", "glanceimage.find", IMAGE, f"cloud={CLOUD}",
+                           f"config_file={lab.glance.clouds_yaml}")["ctl1"]
+    image_id = images[0]["id"]
+    subprocess.run(["rbd", "-c", conf, "--id", "cinder", "clone", f"images/{image_id}@snap",
+                    "volumes/volume-demo"], check=True, capture_output=True)
+    lab.salt.salt_run("saltutil.sync_runners")
+    report = lab.salt.salt_run("cephimage.clone_check", image_id)
+    report = report.get("return", report) if isinstance(report, dict) else report
+    print(f"  glance image {image_id}: {images[0]['direct_url']}")
+    print(f"  {report.get('summary', json.dumps(report))}")
+    return bool(report.get("clones"))
+
+
 def run_demo(lab, keep=False):
     if lab.salt.running() or lab.ceph.running() or lab.libvirt.running():
         lab.down()
@@ -56,7 +108,13 @@ def run_demo(lab, keep=False):
         timings = lab.up()
         print("   up: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
         ok = True
-        for title in ("first rollout", "second rollout (should change nothing)"):
+        for title in ("first rollout", "glance-api started; rollout with an image to upload",
+                      "second rollout (should change nothing)"):
+            if title.startswith("glance"):
+                start = time.monotonic()
+                _start_glance(lab)
+                print(f"== glance-api up in {time.monotonic() - start:.1f} s at {lab.glance.url}"
+                      " (ctl1's glance-api.conf)")
             start = time.monotonic()
             ret = lab.salt.salt_run("state.orchestrate", ORCH)
             ok_run, lines = summarize(ret)
@@ -71,6 +129,8 @@ def run_demo(lab, keep=False):
                     print(f"  {minion:6} {result if result == 'ok' else 'FAILED: ' + result:6}"
                           f"  {check.replace(lab.dir, '<lab>')}")
                 ok = ok and report["ok"]
+        print("== copy-on-write: a volume cloned from the image as client.cinder")
+        ok = _clone_check(lab) and ok
         roots = os.path.join(lab.dir, "roots")
         print(f"== config files written under {roots}/<minion>/etc")
         print("demo " + ("succeeded" if ok else "FAILED"))

@@ -23,6 +23,7 @@ import subprocess
 import urllib.request
 
 from lab import proc
+from lab.ceph import client_conf
 
 PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV = os.path.join(PROJECT, ".glance-venv")
@@ -72,8 +73,7 @@ class GlanceLab:
     def _write_configs(self, glance_conf, ceph_conf, keyring, client, port):
         for sub in ("staging", "tasks", "lock", "image-cache", "log", "pids"):
             os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
-        with open(ceph_conf) as src, open(self.ceph_conf, "w") as out:
-            out.write(src.read().rstrip("\n") + f"\n\n[client.{client}]\nkeyring = {keyring}\n")
+        client_conf(ceph_conf, client, keyring, self.ceph_conf)
         with open(os.path.join(self.dir, "policy.yaml"), "w") as out:
             out.write(_POLICY)
         overlay = {
@@ -146,3 +146,6 @@ class GlanceLab:
 
     def down(self):
         return proc.stop_all(self.piddir)
+
+    def rss_kib(self):
+        return {name: proc.rss_kib(pid) for name, pid in self.running().items()}

@@ -18,6 +18,7 @@ import urllib.request
 
 import pytest
 
+from lab.ceph import client_conf
 from lab.glance import CLOUD, GlanceLab
 from tests.integration.test_rollout import changed, orchestrate
 
@@ -161,9 +162,8 @@ def test_clone_made_as_cinder_is_reported_by_clone_check(
     keyring and ceph.conf from ctl1: a clone of images/<id>@snap. Plus a full copy."""
     (image,) = _images(glance)
     ctl = sandbox("ctl1")
-    conf = ceph_lab.dir + "/cinder-client.conf"
-    with open(ctl / "etc/ceph/ceph.conf") as src, open(conf, "w") as out:
-        out.write(src.read() + f"\n[client.cinder]\nkeyring = {ctl}/etc/ceph/ceph.client.cinder.keyring\n")
+    conf = client_conf(ctl / "etc/ceph/ceph.conf", "cinder",
+                       ctl / "etc/ceph/ceph.client.cinder.keyring", ceph_lab.dir + "/cinder.conf")
     as_cinder = ["rbd", "-c", conf, "--id", "cinder"]
     clone, copy = f"volume-{image['id'][:8]}-clone", f"volume-{image['id'][:8]}-copy"
     subprocess.run(as_cinder + ["clone", f"images/{image['id']}@snap", f"volumes/{clone}"],
