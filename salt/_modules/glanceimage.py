@@ -137,10 +137,10 @@ def _check_properties(properties):
             raise CommandExecutionError(f"property {key} must be a string, not {value!r}")
 
 
-def find(name, cloud=None, config_file=None, timeout=60):
+def find(name, cloud=None, config_file=None, timeout=60, page_size=100):
     """
     Every image named ``name`` that the cloud's user can see (Glance allows
-    several), oldest first.
+    several), oldest first, read ``page_size`` at a time.
 
     CLI Example:
 
@@ -150,10 +150,12 @@ def find(name, cloud=None, config_file=None, timeout=60):
     """
     cloud, conn = _connect(cloud, config_file, timeout)
     images, url = [], "/images"
-    params = {"name": name, "sort": "created_at:asc", "limit": 100}
+    params = {"name": name, "sort": "created_at:asc", "limit": int(page_size)}
     while url:
         body = _call(cloud, conn, f"listing images named {name}", "get", url, params=params).json()
         images.extend(_image(item) for item in body.get("images", []))
+        # "next" is "/v2/images?marker=...", query included; the session's endpoint
+        # already ends in the API version.
         url, params = body.get("next"), None
         if url and url.startswith("/v2/"):
             url = url[len("/v2"):]

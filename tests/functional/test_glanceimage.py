@@ -110,6 +110,18 @@ def test_create_find_update_delete(modules, glance, api, raw, ceph_lab):
     assert image["id"] not in ceph_lab.rbd("ls", glance.pool).split()
 
 
+def test_find_reads_every_page_oldest_first(modules, glance, api, raw):
+    name = f"paged-{uuid.uuid4().hex[:8]}"
+    ids = [modules.glanceimage.create(name, str(raw), **api)["id"] for _ in range(3)]
+    try:
+        found = [image["id"] for image in modules.glanceimage.find(name, page_size=1, **api)]
+        # created_at has whole seconds: images of the same second come in id order
+        assert len(found) == 3 and sorted(found) == sorted(ids)
+    finally:
+        for image_id in ids:
+            modules.glanceimage.delete(image_id, **api)
+
+
 def test_failed_upload_leaves_no_image(modules, glance, api, raw):
     name = f"fail-{uuid.uuid4().hex[:8]}"
     with pytest.raises(CommandExecutionError, match=f"uploading {raw} to image"):
