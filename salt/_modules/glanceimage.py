@@ -129,12 +129,19 @@ def _image(data):
     return image
 
 
-def _check_properties(properties):
+def _checked(fields, properties):
+    """The writable ``fields`` (Salt's ``__pub_*`` keywords dropped); raises on a field
+    we do not set or a property that is not a string."""
+    fields = {key: value for key, value in fields.items() if not key.startswith("__")}
+    unknown = set(fields) - set(WRITABLE)
+    if unknown:
+        raise CommandExecutionError(f"unknown image fields: {', '.join(sorted(unknown))}")
     for key, value in (properties or {}).items():
         if not isinstance(key, str) or not key or key in BASE_FIELDS:
             raise CommandExecutionError(f"property name {key!r} is empty or a Glance field")
         if not isinstance(value, str):
             raise CommandExecutionError(f"property {key} must be a string, not {value!r}")
+    return fields
 
 
 def find(name, cloud=None, config_file=None, timeout=60, page_size=100):
@@ -207,11 +214,7 @@ def create(
         salt ctl1 glanceimage.create cirros /var/tmp/cirros.raw cloud=admin visibility=public \\
             min_disk=1 properties='{hw_disk_bus: scsi, hw_scsi_model: virtio-scsi}'
     """
-    fields = {key: value for key, value in fields.items() if not key.startswith("__")}
-    unknown = set(fields) - set(WRITABLE)
-    if unknown:
-        raise CommandExecutionError(f"unknown image fields: {', '.join(sorted(unknown))}")
-    _check_properties(properties)
+    fields = _checked(fields, properties)
     if not os.path.isfile(path):
         raise CommandExecutionError(f"{path} is not a file")
     cloud, conn = _connect(cloud, config_file, timeout)
@@ -260,11 +263,7 @@ def update(image_id, properties=None, remove=None, cloud=None, config_file=None,
         salt ctl1 glanceimage.update 5e0d7b6c-0f8e-4c53-9d8b-2f7f1f0a9c11 cloud=admin \\
             min_disk=2 properties='{hw_qemu_guest_agent: "yes"}'
     """
-    fields = {key: value for key, value in fields.items() if not key.startswith("__")}
-    unknown = set(fields) - set(WRITABLE)
-    if unknown:
-        raise CommandExecutionError(f"unknown image fields: {', '.join(sorted(unknown))}")
-    _check_properties(properties)
+    fields = _checked(fields, properties)
     current = get(image_id, cloud, config_file, timeout)
     if current is None:
         raise CommandExecutionError(f"image {image_id} does not exist")
