@@ -30,6 +30,7 @@ Glance's credentials come from ``clouds.yaml`` (see the ``glanceimage``
 execution module); nothing secret passes through the state.
 """
 
+import json
 import logging
 import os
 
@@ -89,6 +90,39 @@ def _local_source(source, saltenv):
     if not cached:
         raise CommandExecutionError(f"source {source} could not be fetched")
     return cached
+
+
+_HASH_RECORD = os.path.join("ceph_openstack", "image_source_sha256.json")
+
+
+def _source_sha256(path):
+    """
+    The SHA-256 of ``path``. Hashing a cloud image takes seconds, so the
+    result is kept in the minion's cachedir keyed by path, size and mtime, and
+    a re-run with an unchanged source reads nothing but that record.
+    """
+    stat = os.stat(path)
+    stamp = [stat.st_size, stat.st_mtime_ns]
+    record_path = os.path.join(__opts__["cachedir"], _HASH_RECORD)
+    try:
+        with open(record_path, encoding="utf-8") as handle:
+            record = json.load(handle)
+    except (OSError, ValueError):
+        record = {}
+    known = record.get(path)
+    if isinstance(known, list) and known[:2] == stamp:
+        return known[2]
+    digest = salt.utils.hashutils.get_hash(path, "sha256")
+    record[path] = stamp + [digest]
+    try:
+        os.makedirs(os.path.dirname(record_path), exist_ok=True)
+        partial = f"{record_path}.{os.getpid()}"
+        with open(partial, "w", encoding="utf-8") as handle:
+            json.dump(record, handle)
+        os.replace(partial, record_path)
+    except OSError as exc:
+        log.debug("glanceimage: cannot record the hash of %s: %s", path, exc)
+    return digest
 
 
 def _differences(image, fields, properties):
@@ -159,7 +193,7 @@ def present(
     api = {"cloud": cloud, "config_file": config_file, "timeout": timeout}
     try:
         path = _local_source(source, saltenv)
-        digest = salt.utils.hashutils.get_hash(path, "sha256")
+        digest = _source_sha256(path)
         if source_hash and digest != source_hash.lower():
             ret["comment"] = (
                 f"source {source} has SHA-256 {digest}, not the expected {source_hash.lower()}; "

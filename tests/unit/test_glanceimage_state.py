@@ -143,6 +143,21 @@ def test_first_run_converts_uploads_and_removes_the_raw_copy(glance, converted, 
     assert again["comment"] == f"image cirros ({image['id']}) is in the desired state"
 
 
+def test_source_hash_is_recorded_and_redone_when_the_file_changes(source, opts, monkeypatch):
+    hashed = []
+    real = state.salt.utils.hashutils.get_hash
+    monkeypatch.setattr(state.salt.utils.hashutils, "get_hash",
+                        lambda path, form: hashed.append(path) or real(path, form))
+    assert state.present("cirros", source)["result"] is True
+    assert state.present("cirros", source)["changes"] == {}
+    assert hashed == [source]  # the second run read the record
+    with open(source, "ab") as handle:
+        handle.write(b"more")
+    ret = state.present("cirros", source)
+    assert hashed == [source, source]
+    assert ret["result"] is False and "not made from" in ret["comment"]  # a new source
+
+
 def test_raw_source_is_uploaded_as_it_is(glance, converted, tmp_path, salt_funcs):
     raw = tmp_path / "disk.img"
     raw.write_bytes(b"\0" * 4096)

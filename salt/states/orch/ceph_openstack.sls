@@ -54,7 +54,7 @@ ceph_openstack-computes:
 
 ceph_openstack-images:
   salt.state:
-    - tgt: {{ t.controller | json }}
+    - tgt: {{ t.get('images', t.controller) | json }}
     - tgt_type: compound
     - sls: ceph_openstack.images
     - batch: 1
