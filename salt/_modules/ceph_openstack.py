@@ -13,6 +13,7 @@ CLI Example:
 
 import logging
 import os
+import time
 
 from salt.exceptions import CommandExecutionError
 
@@ -40,8 +41,14 @@ def cluster_info(**connection):
         salt -G role:mon ceph_openstack.cluster_info
     """
     conn = _conn(connection)
-    monmap = __utils__["ceph_cli.run"](__salt__["cmd.run_all"], conn, ["mon", "dump"],
-                                       context=__context__)
+    # Read once per run (the state that publishes the facts reads them, then mine.update
+    # does); bounded in time for minions whose __context__ outlives a run.
+    key = f"ceph_openstack.monmap:{__utils__['ceph_cli.cache_key'](conn)!r}"
+    read_at, monmap = __context__.get(key, (None, None))
+    if read_at is None or time.monotonic() - read_at > 60:
+        monmap = __utils__["ceph_cli.run"](__salt__["cmd.run_all"], conn, ["mon", "dump"],
+                                           context=__context__)
+        __context__[key] = (time.monotonic(), monmap)
     hosts = []
     for mon in monmap.get("mons", []):
         addrvec = (mon.get("public_addrs") or {}).get("addrvec") or []

@@ -7,7 +7,7 @@ key from the Salt mine (where the mon role puts it, readable only by the
 minions its ACL names), and hand it to the cephauth, virtsecret and
 openstack_ini states.
 
-Mine entries (published by the mon role):
+Mine entries (published by the mon role, all changed ones in one ``mine.update``):
 
 ``ceph_openstack_key_<client>``
     ``cephauth.get_key client.<client>``, readable by the roles in
@@ -113,77 +113,87 @@ def client_present(name, caps, **connection):
     )
 
 
-def _published(alias, function, args, allow_tgt, current):
-    """Publish ``function(*args)`` under ``alias`` unless the mine already holds ``current``."""
-    ret = _ret(alias)
-    own = _mine(__grains__["id"], "glob", alias)
-    if own.get(__grains__["id"]) is not None and _same(own[__grains__["id"]], current):
-        ret["comment"] = f"{alias} is published"
-        return ret
-    ret["changes"] = {"published": alias}
-    if __opts__["test"]:
-        ret.update({"result": None, "comment": f"{alias} would be published to {allow_tgt}"})
-        return ret
-    sent = __salt__["mine.send"](
-        alias, *args, mine_function=function, allow_tgt=allow_tgt, allow_tgt_type="compound"
-    )
-    if not sent:
-        return _fail(ret, f"mine.send {alias} failed; is the master reachable?")
-    own[__grains__["id"]] = current
-    ret["comment"] = f"{alias} published to {allow_tgt}"
-    return ret
-
-
 def _same(old, new):
     if isinstance(old, str) and isinstance(new, str):
         return hmac.compare_digest(old.encode(), new.encode())
     return old == new
 
 
-def key_published(name, roles, targets, **connection):
+def _entry(function, args, allow_tgt):
+    """A mine.update function definition: ``function(*args)``, readable by ``allow_tgt``."""
+    return [{"mine_function": function}, *args,
+            {"allow_tgt": allow_tgt}, {"allow_tgt_type": "compound"}]
+
+
+def published(name="ceph_openstack", clients=None, targets=None, **connection):
     """
-    Publish client.<name>'s key in the Salt mine, readable only by the minions
-    of ``roles`` (and the mons). Run on a mon.
+    Publish the cluster facts and each client's key in the Salt mine, every
+    entry that is missing or stale in one ``mine.update`` (``mine.send`` waits
+    half a second per entry, which adds up over many clients). Run on a mon.
+
+    clients
+        ``{client: [roles]}``: client.<client>'s key is readable by the
+        minions of those roles (and the mons).
+    targets
+        The compound target of each role (pillar ``targets``).
+
+    A key that cannot be read (its user is missing) fails the state, naming
+    the client, after the other entries are published.
 
     .. code-block:: yaml
 
-        publish-cinder:
-          ceph_openstack.key_published:
-            - name: cinder
-            - roles: [controller, compute]
+        ceph_openstack-published:
+          ceph_openstack.published:
+            - clients: {cinder: [controller, compute], glance: [controller]}
             - targets: {mon: 'G@role:mon', controller: 'G@role:controller',
                         compute: 'G@role:compute'}
     """
-    entity = f"client.{name}"
+    ret = _ret(name)
+    wanted, problems, pending = {}, [], []
     try:
-        current = __salt__["cephauth.get_key"](entity, **connection)
+        facts = __salt__["ceph_openstack.cluster_info"](**connection)
+        wanted[CLUSTER_ALIAS] = (_entry("ceph_openstack.cluster_info", [], "*"), facts)
     except CommandExecutionError as exc:
-        if __opts__["test"]:
-            # The user may be created earlier in this very run.
-            ret = _ret(key_alias(name))
-            ret.update({"result": None, "changes": {"published": key_alias(name)},
-                        "comment": f"{key_alias(name)} would be published once {entity} exists"})
-            return ret
-        return _fail(_ret(key_alias(name)), f"cannot read the key of {entity}: {exc.strerror}")
-    return _published(key_alias(name), "cephauth.get_key", [entity], _acl(roles, targets), current)
+        problems.append(f"cannot read the cluster's fsid and mon host: {exc.strerror}")
+    for client, roles in sorted((clients or {}).items()):
+        entity = f"client.{client}"
+        try:
+            key = __salt__["cephauth.get_key"](entity, **connection)
+        except CommandExecutionError as exc:
+            if __opts__["test"]:  # the user may be created earlier in this very run
+                pending.append(key_alias(client))
+            else:
+                problems.append(f"cannot read the key of {entity}: {exc.strerror}")
+            continue
+        wanted[key_alias(client)] = (_entry("cephauth.get_key", [entity], _acl(roles, targets)), key)
 
-
-def cluster_published(name, targets=None, **connection):
-    """
-    Publish the cluster's fsid and mon host in the Salt mine for every minion,
-    under the alias ``ceph_openstack_cluster`` (``name`` only labels the state).
-    Run on a mon.
-
-    .. code-block:: yaml
-
-        ceph_openstack_cluster:
-          ceph_openstack.cluster_published
-    """
-    try:
-        current = __salt__["ceph_openstack.cluster_info"](**connection)
-    except CommandExecutionError as exc:
-        return _fail(_ret(name), f"cannot read the cluster's fsid and mon host: {exc.strerror}")
-    return _published(CLUSTER_ALIAS, "ceph_openstack.cluster_info", [], "*", current)
+    me = __grains__["id"]
+    stale = sorted(
+        alias for alias, (_, current) in wanted.items()
+        if not _same(_mine(me, "glob", alias).get(me), current)
+    )
+    changes = {"published": stale + pending} if stale or pending else {}
+    if __opts__["test"]:
+        ret["changes"] = changes
+        if changes:
+            ret["result"] = None
+            ret["comment"] = f"would publish {', '.join(stale + pending)}" + (
+                f" ({', '.join(pending)} once its user exists)" if pending else "")
+        else:
+            ret["comment"] = "the cluster facts and every key are published"
+    elif stale:
+        if not __salt__["mine.update"](mine_functions={alias: wanted[alias][0] for alias in stale}):
+            return _fail(ret, "mine.update failed; is the master reachable?")
+        for alias in stale:
+            _mine(me, "glob", alias)[me] = wanted[alias][1]
+        ret["changes"] = changes
+        ret["comment"] = f"published {', '.join(stale)}"
+    else:
+        ret["comment"] = "the cluster facts and every key are published"
+    if problems:
+        ret["result"] = False
+        ret["comment"] = "; ".join(problems) + f" ({ret['comment']})"
+    return ret
 
 
 def ceph_conf(name, targets, fsid=None, mon_host=None, client=None, **kwargs):

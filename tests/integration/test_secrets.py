@@ -5,7 +5,7 @@ in any event on the master, in the job cache, in any log, or in any file other
 than the keyrings, libvirt's own store, Ceph's own store, the pillar source and
 the master's caches of mine and pillar data.
 
-Known and accepted: ``mine.send`` hands a published key to the mon's own
+Known and accepted: ``mine.update`` hands a published key to the mon's own
 minion process as a local ``_minion_mine`` event (Salt's mine transport, a
 root-only socket on a node that holds the admin keyring anyway). Salt itself
 does not log event data; salt-factories' test engine does, at debug level, so

@@ -12,21 +12,20 @@ ceph_openstack-pool-{{ pool }}:
 {%-   endfor %}
 {%- endfor %}
 
+{%- set publish = {} %}
 {%- for client, spec in co.clients.items() %}
+{%-   do publish.update({client: spec.get('roles', [])}) %}
+
 ceph_openstack-client-{{ client }}:
   ceph_openstack.client_present:
     - name: {{ client | json }}
     - caps: {{ spec.caps | json }}
-
-ceph_openstack-publish-{{ client }}:
-  ceph_openstack.key_published:
-    - name: {{ client | json }}
-    - roles: {{ spec.get('roles', []) | json }}
-    - targets: {{ co.targets | json }}
-    - require:
-      - ceph_openstack: ceph_openstack-client-{{ client }}
 {%- endfor %}
 
-ceph_openstack-cluster-facts:
-  ceph_openstack.cluster_published:
+{#- Last, so it sees every user; not `require`d on them, so a client that failed does not
+    hold back the others' keys (the state names the key it could not read). #}
+ceph_openstack-published:
+  ceph_openstack.published:
+    - clients: {{ publish | json }}
     - targets: {{ co.targets | json }}
+    - order: last
