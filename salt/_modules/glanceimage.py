@@ -114,7 +114,9 @@ def _call(cloud, conn, what, method, url, allow=(), **kwargs):
     try:
         response = getattr(conn.image, method)(url, raise_exc=False, **kwargs)
     except Exception as exc:  # keystoneauth1 and requests errors alike
-        raise CommandExecutionError(f"glance (cloud {cloud!r}): {what} failed: {_reason(exc)}") from None
+        raise CommandExecutionError(
+            f"glance (cloud {cloud!r}): {what} failed: {_reason(exc)}"
+        ) from None
     if response.status_code >= 400 and response.status_code not in allow:
         raise CommandExecutionError(
             f"glance (cloud {cloud!r}): {what} failed: HTTP {response.status_code}: "
@@ -231,7 +233,8 @@ def create(
         stored = get(image["id"], cloud, config_file, timeout)
         if stored is None or stored["status"] != "active":
             raise CommandExecutionError(
-                f"image {image['id']} is {stored and stored['status']!r} after the upload, not active"
+                f"image {image['id']} is {stored and stored['status']!r} after the upload, "
+                "not active"
             )
         expected = salt.utils.hashutils.get_hash(path, stored.get("os_hash_algo") or "sha512")
         if stored.get("os_hash_value") and stored["os_hash_value"] != expected:
@@ -277,7 +280,8 @@ def update(image_id, properties=None, remove=None, cloud=None, config_file=None,
         for key, value in (properties or {}).items()
     ]
     patch += [
-        {"op": "remove", "path": f"/{key}"} for key in (remove or []) if key in current["properties"]
+        {"op": "remove", "path": f"/{key}"}
+        for key in (remove or []) if key in current["properties"]
     ]
     if not patch:
         return current

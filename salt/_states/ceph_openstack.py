@@ -165,7 +165,8 @@ def published(name="ceph_openstack", clients=None, targets=None, **connection):
             else:
                 problems.append(f"cannot read the key of {entity}: {exc.strerror}")
             continue
-        wanted[key_alias(client)] = (_entry("cephauth.get_key", [entity], _acl(roles, targets)), key)
+        entry = _entry("cephauth.get_key", [entity], _acl(roles, targets))
+        wanted[key_alias(client)] = (entry, key)
 
     me = __grains__["id"]
     stale = sorted(

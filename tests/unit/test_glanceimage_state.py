@@ -52,7 +52,8 @@ class Glance:
         self._maybe_fail("update")
         image = self.images[image_id]
         image["properties"].update(properties or {})
-        image.update({k: v for k, v in fields.items() if k not in ("cloud", "config_file", "timeout")})
+        api = ("cloud", "config_file", "timeout")
+        image.update({k: v for k, v in fields.items() if k not in api})
         return copy.deepcopy(image)
 
 
@@ -223,7 +224,8 @@ def test_an_image_that_is_not_active_is_named(glance, source):
     image["status"] = "killed"
     ret = state.present("cirros", source)
     assert ret["result"] is False
-    assert ret["comment"] == f"image cirros ({image['id']}) is killed, not active; delete it and re-run"
+    assert ret["comment"] == (
+        f"image cirros ({image['id']}) is killed, not active; delete it and re-run")
 
 
 def test_source_hash_mismatch_changes_nothing(glance, source, salt_funcs):
