@@ -8,6 +8,12 @@ glance_store's RBD driver). It runs without Keystone (``[paste_deploy]
 flavor`` empty: every request gets an unauthenticated context, which a
 one-line policy makes admin) on a SQLite database, listening on 127.0.0.1.
 
+Glance 31.1.0 (2025.2) runs its own ``glance-api`` server, which takes
+several ``--config-file`` arguments. Glance 33 also works here, but only under
+a WSGI server (gunicorn, ``glance.wsgi.api:application``) that reads a single
+glance-api.conf from ``OS_GLANCE_CONFIG_DIR``: the formula's file could then not
+be used unchanged.
+
 The server reads the glance-api.conf the formula wrote on a controller,
 then a lab overlay that adds only what a lab needs: where to listen, the
 database, the staging directories, the policy, and ``rbd_store_ceph_conf``
