@@ -100,7 +100,7 @@ def _clone_check(lab):
 
 
 def run_demo(lab, keep=False):
-    if lab.salt.running() or lab.ceph.running() or lab.libvirt.running():
+    if any(part.running() for part in (lab.glance, lab.salt, lab.libvirt, lab.ceph)):
         lab.down()
     shutil.rmtree(lab.dir, ignore_errors=True)
     print(f"== lab: {lab.dir}")
