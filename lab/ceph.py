@@ -193,7 +193,8 @@ class CephLab:
         # The OSD key comes from the mon first, so the OSD's mkfs can authenticate.
         osd_keyring = os.path.join(osd_dir, "keyring")
         self.ceph("auth", "get-or-create", f"osd.{osd_id}", "osd", "allow *",
-                  "mon", "allow profile osd", "mgr", "allow profile osd", "-o", osd_keyring, json_out=False)
+                  "mon", "allow profile osd", "mgr", "allow profile osd", "-o", osd_keyring,
+                  json_out=False)
         self._run("ceph-osd", "--conf", self.conf, "-i", str(osd_id), "--mkfs",
                   "--osd-uuid", osd_uuid)
 

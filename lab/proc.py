@@ -114,7 +114,8 @@ def wait_for(predicate, timeout, what, interval=0.2):
         except Exception as exc:  # pylint: disable=broad-except
             last_error = exc
         time.sleep(interval)
-    raise TimeoutError(f"{what} not ready after {timeout} s" + (f": {last_error}" if last_error else ""))
+    reason = f": {last_error}" if last_error else ""
+    raise TimeoutError(f"{what} not ready after {timeout} s{reason}")
 
 
 def rss_kib(pid):

@@ -211,7 +211,9 @@ class SaltLab:
         try:
             return json.loads(out.stdout) if out.stdout.strip() else {}
         except ValueError:
-            raise RuntimeError(f"{script} {' '.join(args)}: {out.stdout[-2000:]} {out.stderr[-2000:]}")
+            raise RuntimeError(
+                f"{script} {' '.join(args)}: {out.stdout[-2000:]} {out.stderr[-2000:]}"
+            )
 
     def salt(self, target, *args, timeout=120):
         """``salt <target> <args>`` through the lab master; returns the JSON document."""

@@ -172,7 +172,9 @@ def verify(**kwargs):
             )
     if not checks:
         if {"controller", "compute"} & set(settings["roles"]):
-            checks["config files"] = "no RBD user named in cinder.conf, glance-api.conf or nova.conf"
+            checks["config files"] = (
+                "no RBD user named in cinder.conf, glance-api.conf or nova.conf"
+            )
         else:
             checks["no OpenStack role here"] = "ok"
     return {"ok": all(v == "ok" for v in checks.values()), "checks": checks}

@@ -147,9 +147,11 @@ def _attr_changes(info, attrs):
     uid, gid, perms = attrs
     changes = {}
     if info.st_uid != uid:
-        changes["user"] = {"old": __utils__["atomic_file.user_name"](info.st_uid), "new": __utils__["atomic_file.user_name"](uid)}
+        user_name = __utils__["atomic_file.user_name"]
+        changes["user"] = {"old": user_name(info.st_uid), "new": user_name(uid)}
     if info.st_gid != gid:
-        changes["group"] = {"old": __utils__["atomic_file.group_name"](info.st_gid), "new": __utils__["atomic_file.group_name"](gid)}
+        group_name = __utils__["atomic_file.group_name"]
+        changes["group"] = {"old": group_name(info.st_gid), "new": group_name(gid)}
     if stat.S_IMODE(info.st_mode) != perms:
         changes["mode"] = {
             "old": "{:04o}".format(stat.S_IMODE(info.st_mode)),

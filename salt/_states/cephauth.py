@@ -298,8 +298,10 @@ def _file_changes(name, wanted, mode, user, group, uid, gid):
         return {
             "file": {"old": None, "new": name},
             "mode": {"old": None, "new": f"{mode:04o}"},
-            "user": {"old": None, "new": str(user or __utils__["atomic_file.user_name"](os.geteuid()))},
-            "group": {"old": None, "new": str(group or __utils__["atomic_file.group_name"](os.getegid()))},
+            "user": {"old": None,
+                     "new": str(user or __utils__["atomic_file.user_name"](os.geteuid()))},
+            "group": {"old": None,
+                      "new": str(group or __utils__["atomic_file.group_name"](os.getegid()))},
         }, (os.geteuid() if uid is None else uid, os.getegid() if gid is None else gid)
     changes = {}
     if current != text:
@@ -313,7 +315,8 @@ def _file_changes(name, wanted, mode, user, group, uid, gid):
     if user is not None and stat.st_uid != uid:
         changes["user"] = {"old": __utils__["atomic_file.user_name"](stat.st_uid), "new": str(user)}
     if group is not None and stat.st_gid != gid:
-        changes["group"] = {"old": __utils__["atomic_file.group_name"](stat.st_gid), "new": str(group)}
+        old_group = __utils__["atomic_file.group_name"](stat.st_gid)
+        changes["group"] = {"old": old_group, "new": str(group)}
     return changes, (stat.st_uid if uid is None else uid, stat.st_gid if gid is None else gid)
 
 

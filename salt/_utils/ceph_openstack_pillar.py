@@ -13,8 +13,9 @@ every problem it finds (an empty list for a valid pillar), each a string
 
 e.g. ``ceph_openstack:pools:vol umes: illegal pool name (whitespace or control
 character)``. The path is colon-separated as for ``pillar.get``; a name that is itself
-wrong is part of the path (quoted when it holds a newline or other control character). Values are shown only where they help and are not secret (a role, pool, client
-or secret name that is referenced but not defined). The value of a client's ``key``
+wrong is part of the path (quoted when it holds a newline or other control character).
+Values are shown only where they help and are not secret (a role, pool, client or
+secret name that is referenced but not defined). The value of a client's ``key``
 is never shown, nor anything else that parses as a cephx key.
 
 Two passes: the first checks the shape (known keys, types, ranges, names) from a

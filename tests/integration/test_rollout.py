@@ -233,7 +233,8 @@ def test_dry_run_predicts_a_pillar_change_and_changes_nothing(
         cinder_conf = (sandbox("ctl1") / "etc/cinder/cinder.conf").read_text()
         assert "rbd_max_clone_depth = 7" in cinder_conf
         assert f"rbd_secret_uuid = {new_uuid}" in cinder_conf
-        assert f"rbd_secret_uuid = {new_uuid}" in (sandbox("cmp1") / "etc/nova/nova.conf").read_text()
+        nova_conf = (sandbox("cmp1") / "etc/nova/nova.conf").read_text()
+        assert f"rbd_secret_uuid = {new_uuid}" in nova_conf
         secrets = libvirt_lab.virsh("secret-list")
         assert new_uuid in secrets and SECRET_UUID not in secrets
         key = ceph_lab.ceph("auth", "get-key", "client.cinder", json_out=False).strip()
