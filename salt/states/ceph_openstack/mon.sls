@@ -22,10 +22,11 @@ ceph_openstack-client-{{ client }}:
     - caps: {{ spec.caps | json }}
 {%- endfor %}
 
-{#- Last, so it sees every user; not `require`d on them, so a client that failed does not
-    hold back the others' keys (the state names the key it could not read). #}
+{#- Runs in definition order: after the users, and before the controller and compute
+    parts of a node that has those roles too (they read the keys from the mine). It does
+    not `require` the users, so one that failed does not hold back the others' keys (the
+    state names the key it could not read). #}
 ceph_openstack-published:
   ceph_openstack.published:
     - clients: {{ publish | json }}
     - targets: {{ co.targets | json }}
-    - order: last
