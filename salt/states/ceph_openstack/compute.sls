@@ -1,7 +1,6 @@
 {#- Compute role: ceph.conf with the guests' [client] options, their socket and log
     directories, the client keyring nova uses, the libvirt secrets, and nova.conf [libvirt]. #}
-{%- from "ceph_openstack/map.jinja" import co, paths, keyring_path with context %}
-{%- from "ceph_openstack/client_files.jinja" import ceph_files with context %}
+{%- from "ceph_openstack/map.jinja" import co, paths with context %}
 {%- set lookup = co.lookup %}
 {%- set secrets = co.libvirt.secrets %}
 {%- set nova = co.nova %}
@@ -11,7 +10,7 @@
 {%- endfor %}
 include:
   - ceph_openstack.validate
-{{ ceph_files(co, paths, keyring_path, owners, client_section=co.compute_client) }}
+  - ceph_openstack.client
 
 {%- for dir in [paths.guest_socket_dir, paths.guest_log_dir] %}
 

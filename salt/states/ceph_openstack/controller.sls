@@ -1,7 +1,6 @@
 {#- Controller role: ceph.conf, keyrings for glance, cinder and cinder-backup, and the Ceph
     options of cinder.conf and glance-api.conf; services restart when those change. #}
-{%- from "ceph_openstack/map.jinja" import co, paths, keyring_path with context %}
-{%- from "ceph_openstack/client_files.jinja" import ceph_files with context %}
+{%- from "ceph_openstack/map.jinja" import co, paths with context %}
 {%- set lookup = co.lookup %}
 {%- set secrets = co.libvirt.secrets %}
 {%- set glance = co.glance %}
@@ -12,7 +11,7 @@
 {%- endfor %}
 include:
   - ceph_openstack.validate
-{{ ceph_files(co, paths, keyring_path, owners) }}
+  - ceph_openstack.client
 
 {#- cinder.conf: one section per RBD backend, listed in enabled_backends; backups on Ceph. #}
 {%- set cinder = co.cinder %}

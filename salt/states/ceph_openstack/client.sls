@@ -1,0 +1,42 @@
+{#- ceph.conf and the client keyrings of an OpenStack node, for all its roles at once (grain
+    `role`), so that a node that is both controller and compute has them once. A keyring
+    both roles read (cinder's, by default) is owned by the controller's service user, with
+    nova's group; ceph.conf has the guests' [client] options when the node is a compute. #}
+{%- from "ceph_openstack/map.jinja" import co, paths, keyring_path, roles with context %}
+{%- set lookup = co.lookup %}
+{%- set glance = co.glance %}
+{%- set owners = {} %}
+{%- for client, spec in co.clients.items() %}
+{%-   set used_by = spec.get('roles', []) %}
+{%-   if 'controller' in roles and 'controller' in used_by %}
+{%-     set service = 'glance' if glance and client == glance.client else 'cinder' %}
+{%-     do owners.update({client: [lookup.owners[service], lookup.groups[service]]}) %}
+{%-   endif %}
+{%-   if 'compute' in roles and 'compute' in used_by %}
+{%-     do owners.update({client: [owners[client][0] if client in owners else lookup.owners.nova,
+                                   lookup.groups.nova]}) %}
+{%-   endif %}
+{%- endfor %}
+include:
+  - ceph_openstack.validate
+
+ceph_openstack-ceph-conf:
+  ceph_openstack.ceph_conf:
+    - name: {{ paths.ceph_conf | json }}
+    - targets: {{ co.targets | json }}
+    - fsid: {{ co.fsid | json }}
+    - mon_host: {{ co.mon_host | json }}
+{%- if 'compute' in roles %}
+    - client: {{ co.compute_client | json }}
+{%- endif %}
+{%- for client, owner in owners.items() %}
+
+ceph_openstack-keyring-{{ client }}:
+  ceph_openstack.keyring:
+    - name: {{ keyring_path(client) | json }}
+    - client: {{ client | json }}
+    - targets: {{ co.targets | json }}
+    - user: {{ owner[0] | json }}
+    - group: {{ owner[1] | json }}
+    - mode: '0640'
+{%- endfor %}
