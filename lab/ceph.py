@@ -81,6 +81,14 @@ def client_conf(ceph_conf, client, keyring, dest):
     return dest
 
 
+def sandbox_client_conf(root, client, dest):
+    """``client_conf`` for the ceph.conf and client keyring the formula wrote under a lab
+    minion's sandbox ``root``."""
+    ceph_dir = os.path.join(root, "etc", "ceph")
+    return client_conf(os.path.join(ceph_dir, f"{CLUSTER}.conf"), client,
+                       os.path.join(ceph_dir, f"{CLUSTER}.client.{client}.keyring"), dest)
+
+
 class CephLab:
     """A one-node Ceph cluster under ``directory``."""
 

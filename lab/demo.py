@@ -15,7 +15,7 @@ import time
 import yaml
 
 from lab import salt as salt_lab
-from lab.ceph import client_conf
+from lab.ceph import sandbox_client_conf
 from lab.glance import CLOUD
 
 ORCH = "orch.ceph_openstack"
@@ -61,10 +61,7 @@ def summarize(orch_ret):
 
 def _start_glance(lab):
     """glance-api from ctl1's glance-api.conf and keyring; the images pillar for it."""
-    ctl = os.path.join(salt_lab.sandbox_root(lab.dir, "ctl1"), "etc")
-    lab.glance.up(glance_conf=os.path.join(ctl, "glance", "glance-api.conf"),
-                  ceph_conf=os.path.join(ctl, "ceph", "ceph.conf"),
-                  keyring=os.path.join(ctl, "ceph", "ceph.client.glance.keyring"))
+    lab.glance.up_for_controller(salt_lab.sandbox_root(lab.dir, "ctl1"))
     images = os.path.join(lab.dir, "images")
     os.makedirs(images, exist_ok=True)
     raw, qcow2 = os.path.join(images, "disk.raw"), os.path.join(images, f"{IMAGE}.qcow2")
@@ -82,10 +79,8 @@ def _start_glance(lab):
 
 def _clone_check(lab):
     """A volume cloned from the image as client.cinder, as Cinder does; the clone check."""
-    ctl = os.path.join(salt_lab.sandbox_root(lab.dir, "ctl1"), "etc", "ceph")
-    conf = client_conf(os.path.join(ctl, "ceph.conf"), "cinder",
-                       os.path.join(ctl, "ceph.client.cinder.keyring"),
-                       os.path.join(lab.dir, "cinder-client.conf"))
+    conf = sandbox_client_conf(salt_lab.sandbox_root(lab.dir, "ctl1"), "cinder",
+                               os.path.join(lab.dir, "cinder-client.conf"))
     images = lab.salt.salt("ctl1", "glanceimage.find", IMAGE, f"cloud={CLOUD}",
                            f"config_file={lab.glance.clouds_yaml}")["ctl1"]
     image_id = images[0]["id"]

@@ -150,6 +150,13 @@ class GlanceLab:
             self.down()
             raise
 
+    def up_for_controller(self, root, client="glance"):
+        """``up`` with the glance-api.conf, ceph.conf and keyring the formula wrote under a
+        lab controller's sandbox ``root``."""
+        self.up(os.path.join(root, "etc", "glance", "glance-api.conf"),
+                os.path.join(root, "etc", "ceph", "ceph.conf"),
+                os.path.join(root, "etc", "ceph", f"ceph.client.{client}.keyring"), client)
+
     def down(self):
         return proc.stop_all(self.piddir)
 

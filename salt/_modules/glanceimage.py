@@ -305,8 +305,7 @@ def delete(image_id, cloud=None, config_file=None, timeout=60):
         salt ctl1 glanceimage.delete 5e0d7b6c-0f8e-4c53-9d8b-2f7f1f0a9c11 cloud=admin
     """
     cloud, conn = _connect(cloud, config_file, timeout)
-    if get(image_id, cloud, config_file, timeout) is None:
-        return False
-    _call(cloud, conn, f"deleting image {image_id}", "delete", f"/images/{image_id}")
-    return True
+    response = _call(cloud, conn, f"deleting image {image_id}", "delete", f"/images/{image_id}",
+                     allow=(404,))
+    return response.status_code != 404
 

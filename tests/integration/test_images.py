@@ -18,7 +18,7 @@ import urllib.request
 
 import pytest
 
-from lab.ceph import client_conf
+from lab.ceph import sandbox_client_conf
 from lab.glance import CLOUD, GlanceLab
 from tests.integration.test_rollout import changed, orchestrate
 
@@ -66,13 +66,8 @@ def glance(salt_run_cli, salt_cli, lab_pillar, lab_dir, sandbox):
     _refresh(salt_cli)
     _, failed = orchestrate(salt_run_cli)
     assert not failed, failed
-    ctl = sandbox("ctl1")
     server = GlanceLab(lab_dir / "glance")
-    server.up(
-        glance_conf=str(ctl / "etc/glance/glance-api.conf"),
-        ceph_conf=str(ctl / "etc/ceph/ceph.conf"),
-        keyring=str(ctl / "etc/ceph/ceph.client.glance.keyring"),
-    )
+    server.up_for_controller(str(sandbox("ctl1")))
     try:
         yield server
     finally:
@@ -161,9 +156,7 @@ def test_clone_made_as_cinder_is_reported_by_clone_check(
     """What Cinder does for a volume from an image, as client.cinder with the formula's
     keyring and ceph.conf from ctl1: a clone of images/<id>@snap. Plus a full copy."""
     (image,) = _images(glance)
-    ctl = sandbox("ctl1")
-    conf = client_conf(ctl / "etc/ceph/ceph.conf", "cinder",
-                       ctl / "etc/ceph/ceph.client.cinder.keyring", ceph_lab.dir + "/cinder.conf")
+    conf = sandbox_client_conf(str(sandbox("ctl1")), "cinder", ceph_lab.dir + "/cinder.conf")
     as_cinder = ["rbd", "-c", conf, "--id", "cinder"]
     clone, copy = f"volume-{image['id'][:8]}-clone", f"volume-{image['id'][:8]}-copy"
     subprocess.run(as_cinder + ["clone", f"images/{image['id']}@snap", f"volumes/{clone}"],

@@ -4,9 +4,10 @@
 {%- set lookup = co.lookup %}
 {%- set secrets = co.libvirt.secrets %}
 {%- set nova = co.nova %}
-{%- set owners = {} %}
+{#- The keyrings themselves come from ceph_openstack.client; nova-compute watches these. #}
+{%- set keyrings = [] %}
 {%- for client, spec in co.clients.items() if 'compute' in spec.get('roles', []) %}
-{%-   do owners.update({client: [lookup.owners.nova, lookup.groups.nova]}) %}
+{%-   do keyrings.append('ceph_openstack-keyring-' ~ client) %}
 {%- endfor %}
 include:
   - ceph_openstack.validate
@@ -63,8 +64,8 @@ ceph_openstack-service-nova_compute:
     - watch:
       - openstack_ini: ceph_openstack-nova-conf
       - ceph_openstack: ceph_openstack-ceph-conf
-{%-     for client in owners %}
-      - ceph_openstack: ceph_openstack-keyring-{{ client }}
+{%-     for keyring_id in keyrings %}
+      - ceph_openstack: {{ keyring_id }}
 {%-     endfor %}
 {%-   endif %}
 {%- endif %}

@@ -4,10 +4,10 @@
 {%- set lookup = co.lookup %}
 {%- set secrets = co.libvirt.secrets %}
 {%- set glance = co.glance %}
-{%- set owners = {} %}
+{#- The keyrings themselves come from ceph_openstack.client; the services watch these. #}
+{%- set keyrings = [] %}
 {%- for client, spec in co.clients.items() if 'controller' in spec.get('roles', []) %}
-{%-   set service = 'glance' if glance and client == glance.client else 'cinder' %}
-{%-   do owners.update({client: [lookup.owners[service], lookup.groups[service]]}) %}
+{%-   do keyrings.append('ceph_openstack-keyring-' ~ client) %}
 {%- endfor %}
 include:
   - ceph_openstack.validate
@@ -91,8 +91,6 @@ ceph_openstack-glance-single-store-options:
 {%- endif %}
 
 {%- if co.services.restart %}
-{%-   set keyrings = [] %}
-{%-   for client in owners %}{% do keyrings.append('ceph_openstack-keyring-' ~ client) %}{% endfor %}
 {%-   set units = [] %}
 {%-   if cinder.backends %}{% do units.append(('cinder_volume', ['ceph_openstack-cinder-conf'])) %}{% endif %}
 {%-   if cinder.backup %}{% do units.append(('cinder_backup', ['ceph_openstack-cinder-conf'])) %}{% endif %}
