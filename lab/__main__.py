@@ -15,6 +15,7 @@ import time
 from lab.ceph import CephLab
 from lab.glance import GlanceLab
 from lab.libvirt import LibvirtLab
+from lab.release import RELEASES
 from lab.salt import SaltLab
 
 DEFAULT_DIR = os.environ.get("LAB_DIR", "/tmp/ceph_openstack-lab")
@@ -23,9 +24,9 @@ DEFAULT_DIR = os.environ.get("LAB_DIR", "/tmp/ceph_openstack-lab")
 class Lab:
     """All parts of the lab under one directory."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, ceph_release=None):
         self.dir = os.path.abspath(directory)
-        self.ceph = CephLab(os.path.join(self.dir, "ceph"))
+        self.ceph = CephLab(os.path.join(self.dir, "ceph"), ceph_release)
         self.libvirt = LibvirtLab(os.path.join(self.dir, "libvirt"))
         self.salt = SaltLab(os.path.join(self.dir, "salt"), self.ceph, self.libvirt)
         # Started by the demo once a controller has its glance-api.conf (lab/glance.py).
@@ -35,6 +36,11 @@ class Lab:
         os.makedirs(self.dir, exist_ok=True)
         os.chmod(self.dir, 0o755)  # libvirtd runs unprivileged and must reach its subdirectory
         timings = {}
+        start = time.monotonic()
+        self.ceph.prepare()  # builds another release's root on first use
+        timings["ceph root"] = time.monotonic() - start
+        # The minions (and the demo) call this release's ceph, rbd and rados.
+        os.environ["PATH"] = self.ceph.env()["PATH"]
         for name, part in (("ceph", self.ceph), ("libvirt", self.libvirt), ("salt", self.salt)):
             start = time.monotonic()
             part.up()
@@ -61,8 +67,11 @@ def main(argv=None):
     parser.add_argument("command", choices=["up", "down", "status", "demo"])
     parser.add_argument("--dir", default=DEFAULT_DIR, help=f"lab directory ({DEFAULT_DIR})")
     parser.add_argument("--keep", action="store_true", help="demo: leave the lab running")
+    parser.add_argument("--ceph", choices=sorted(RELEASES), default=None,
+                        help="Ceph release of a new lab (default: $CEPH_RELEASE, else the "
+                             "host's packages); an existing lab keeps its own")
     args = parser.parse_args(argv)
-    lab = Lab(args.dir)
+    lab = Lab(args.dir, args.ceph)
 
     if args.command == "up":
         timings = lab.up()
@@ -81,6 +90,12 @@ def main(argv=None):
 
 
 def _print_status(lab):
+    print(f"  ceph release: {lab.ceph.release}"
+          + ("" if lab.ceph.bindir is None else f" (from {lab.ceph.bindir})"))
+    if lab.ceph.running():
+        checks = lab.ceph.health_checks()
+        print("  ceph health: " + ("HEALTH_OK" if not checks else "; ".join(
+            f"{code}: {summary}" for code, summary in checks.items())))
     total = 0
     for part, processes in lab.status().items():
         for name, rss in sorted(processes.items()):

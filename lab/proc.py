@@ -14,7 +14,7 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def start_daemon(name, argv, piddir, logdir, env=None, preexec_fn=None):
+def start_daemon(name, argv, piddir, logdir, env=None, preexec_fn=None, cwd=None):
     """
     Start ``argv`` in the foreground of its own session and record its PID.
 
@@ -32,6 +32,7 @@ def start_daemon(name, argv, piddir, logdir, env=None, preexec_fn=None):
             start_new_session=True,
             env=env,
             preexec_fn=preexec_fn,
+            cwd=cwd,
         )
     with open(os.path.join(piddir, f"{name}.pid"), "w") as pidfile:
         pidfile.write(str(proc.pid))

@@ -18,8 +18,22 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from lab import release  # noqa: E402
 from lab.ceph import CephLab  # noqa: E402
 from lab.libvirt import LibvirtLab  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ceph_release():
+    """The Ceph release the lab runs (``./run test --ceph NAME``, else the host's). For a
+    release from a Debian root, its ``ceph``, ``rbd``, ``rados`` and ``ceph-authtool``
+    come first on PATH for the whole session: for the tests, the modules they load and
+    the minions they start."""
+    name = release.selected()
+    saved = os.environ["PATH"]
+    os.environ["PATH"] = release.path_with(name, saved)
+    yield name
+    os.environ["PATH"] = saved
 
 
 @pytest.hookimpl(trylast=True)
@@ -60,9 +74,9 @@ def salt_factories_config(lab_dir):
 
 
 @pytest.fixture(scope="session")
-def ceph_lab(lab_dir):
+def ceph_lab(lab_dir, ceph_release):
     """A running one-node Ceph cluster; ``ceph_lab.ceph(...)`` asks it directly."""
-    cluster = CephLab(lab_dir / "ceph")
+    cluster = CephLab(lab_dir / "ceph", ceph_release)
     try:
         cluster.up()
         yield cluster

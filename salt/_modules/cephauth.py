@@ -99,6 +99,24 @@ def _check_key(key):
         raise CommandExecutionError(problem)
 
 
+def _allowed_key_types(conn):
+    """The cluster's ``auth_allowed_ciphers`` as a list, or ``None`` when its release has
+    no such setting (every key type logs in); read once per run."""
+    cache_key = ("cephauth.allowed",) + tuple(__utils__["ceph_cli.cache_key"](conn))
+    if cache_key not in __context__:
+        # Tentacle: [{"name": "aes256k", "value": 2}, ...]; older releases: no such field.
+        allowed = _run(conn, ["mon", "dump"]).get("auth_allowed_ciphers") or []
+        names = [c.get("name") if isinstance(c, dict) else c for c in allowed]
+        __context__[cache_key] = [str(name) for name in names if name] or None
+    return __context__[cache_key]
+
+
+def _check_key_accepted(conn, key):
+    problem = __utils__["cephx.key_type_problem"](key, _allowed_key_types(conn), "key")
+    if problem:
+        raise CommandExecutionError(problem)
+
+
 def _existing(conn, entity):
     user = _users(conn).get(entity)
     if user is None:
@@ -115,6 +133,21 @@ def _caps_args(caps):
 
 
 # -- public API ----------------------------------------------------------------
+
+
+def allowed_key_types(**kwargs):
+    """
+    The cephx key types the cluster lets users log in with: ``['aes256k']`` on a fresh
+    Tentacle (20.2) cluster, ``['aes', 'aes256k']`` on an upgraded one, or ``None`` on a
+    release without the setting (Pacific, Reef: every key type).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -G role:mon cephauth.allowed_key_types
+    """
+    return _allowed_key_types(_conn(kwargs))
 
 
 def get(entity, with_key=False, **kwargs):
@@ -211,6 +244,8 @@ def create(entity, caps, key=None, **kwargs):
         raise CommandExecutionError(
             f"cephx user {entity} exists already; use cephauth.set_caps or cephauth.import_key"
         )
+    if key is not None:
+        _check_key_accepted(conn, key)
     args = ["auth", "add", entity] + _caps_args(caps)
     try:
         if key is None:
@@ -268,6 +303,7 @@ def import_key(entity, key, **kwargs):
     _check_key(key)
     conn = _conn(kwargs)
     caps = dict(_existing(conn, entity)["caps"])
+    _check_key_accepted(conn, key)
     if not caps:
         raise CommandExecutionError(
             f"cephx user {entity} has no caps, and ceph auth import needs some: set caps first"

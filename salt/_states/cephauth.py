@@ -173,6 +173,15 @@ def present(name, caps, key=None, cluster=None, conf=None, client_id=None, keyri
         ret["result"] = True
         ret["comment"] = f"cephx user {name} is in the desired state"
         return ret
+    if "key" in changes:
+        # A key of a type the cluster does not allow would import, then never log in.
+        try:
+            allowed = __salt__["cephauth.allowed_key_types"](**conn)
+        except CommandExecutionError as exc:
+            return _fail(ret, exc, key)
+        problem = __utils__["cephx.key_type_problem"](key, allowed, "key")
+        if problem:
+            return _fail(ret, f"cephx user {name}: {problem}")
     if __opts__["test"]:
         ret.update(result=None, changes=changes, comment=_summary(name, changes, test=True))
         return ret

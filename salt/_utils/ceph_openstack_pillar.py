@@ -191,8 +191,8 @@ def _autoscale_mode(out, path, value):
 def _key(out, path, value):
     """A pre-generated cephx key, or null. Its value never appears in a message."""
     if value is not None and not _cephx.is_valid_key(value):
-        _add(out, path, "not a valid cephx key (expected the 40-character base64 of an AES "
-                        "key, as `ceph auth get-key` prints; the value is not shown)")
+        _add(out, path, f"not a valid cephx key (expected {_cephx.KEY_FORMS}, as `ceph auth "
+                        "get-key` prints; the value is not shown)")
 
 
 def _optional(check):

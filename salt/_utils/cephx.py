@@ -1,9 +1,12 @@
 """
 Checks on cephx keys shared by the cephauth and virtsecret modules.
 
-A cephx key is the base64 of 28 bytes: a little-endian u16 crypto type
-(1 = AES), a u32 seconds + u32 nanoseconds creation stamp, a u16 secret length
-(16) and the 16-byte secret. Nothing here logs or returns a key.
+A cephx key is the base64 of a 12-byte header and a secret: a little-endian u16
+crypto type, a u32 seconds + u32 nanoseconds creation stamp and a u16 secret
+length. Ceph makes two kinds: AES (type 1, a 16-byte secret, 40 base64
+characters; every release) and AES256K (type 2, a 32-byte secret, 60 base64
+characters; Tentacle 20.2 and later make only these by default). Nothing here
+logs or returns a key.
 """
 
 import base64
@@ -13,28 +16,61 @@ import struct
 
 _ENTITY = re.compile(r"^(client|mon|mgr|osd|mds)\.[A-Za-z0-9_.-]+$|^mon\.$")
 
+#: crypto type -> (name Ceph uses in ``auth_allowed_ciphers``, secret length)
+KEY_TYPES = {1: ("aes", 16), 2: ("aes256k", 32)}
 
-def is_valid_key(key):
-    """True when ``key`` is a well-formed cephx AES key in base64."""
-    if not isinstance(key, str) or len(key) != 40:
-        return False
+KEY_FORMS = "the 40-character base64 of an AES key or the 60-character base64 of an AES256K key"
+
+
+def key_type(key):
+    """``'aes'`` or ``'aes256k'`` for a well-formed cephx key in base64, else ``None``."""
+    if not isinstance(key, str) or len(key) not in (40, 60):
+        return None
     try:
         raw = base64.b64decode(key, validate=True)
     except (binascii.Error, ValueError):
-        return False
-    if len(raw) != 28:
-        return False
+        return None
+    if len(raw) < 12:
+        return None
     crypto_type, _sec, _nsec, secret_len = struct.unpack("<HIIH", raw[:12])
-    return crypto_type == 1 and secret_len == 16
+    name, length = KEY_TYPES.get(crypto_type, (None, None))
+    if name is None or secret_len != length or len(raw) != 12 + length:
+        return None
+    return name
+
+
+def is_valid_key(key):
+    """True when ``key`` is a well-formed cephx key (AES or AES256K) in base64."""
+    return key_type(key) is not None
 
 
 def key_problem(key, where="key"):
     """``None`` for a valid key, else a message naming ``where`` (never the value)."""
     if is_valid_key(key):
         return None
+    return f"{where} is not a valid cephx key (expected {KEY_FORMS}, as `ceph auth get-key` prints)"
+
+
+def key_type_problem(key, allowed, where="key"):
+    """
+    ``None`` when the cluster accepts logins with ``key``'s type, else why not and what
+    to do (never the value). ``allowed`` is the monmap's ``auth_allowed_ciphers`` as a
+    list of names, or ``None`` for a release that has no such setting (before Tentacle
+    20.2: every key type logs in).
+
+    Ceph imports a key of a type it does not allow without complaint, and the user can
+    then never log in; this check comes first.
+    """
+    kind = key_type(key)
+    if kind is None:
+        return key_problem(key, where)
+    if allowed is None or kind in allowed:
+        return None
     return (
-        f"{where} is not a valid cephx key (expected the 40-character base64 "
-        "of an AES key, as `ceph auth get-key` prints)"
+        f"{where} is an {kind.upper()} cephx key, but this cluster allows only "
+        f"{', '.join(a.upper() for a in allowed)} keys (monmap auth_allowed_ciphers): a user "
+        "with it could never log in. Generate the key with `ceph-authtool --gen-print-key` "
+        "of the cluster's release, or leave it out and let Ceph create one"
     )
 
 

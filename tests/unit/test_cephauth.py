@@ -27,6 +27,10 @@ USERS = {
 CINDER_KEY = USERS["client.cinder"]["key"]
 NEW_KEY = "AQBhAAAAAAAAABAAvHOq2W2wbY4Wcf7yCmXw3Q=="  # valid, not any user's
 CINDER_CAPS = USERS["client.cinder"]["caps"]
+#: ``ceph mon dump`` of a fresh Pacific (no auth_allowed_ciphers) and Tentacle cluster.
+MON_DUMPS = json.loads((ROOT / "tests/unit/data/cephauth/mon_dump.json").read_text())
+#: By ``ceph-authtool --gen-print-key`` of Ceph 20.2.4; nobody's.
+AES256K_KEY = "AgArlwprFNSDJyAAydTd8MCxWw2zQCpIoDNTAqSDKxJy2zOQV9HPL9Qtm+k="
 
 
 ceph_cli = load("salt/_utils/ceph_cli.py", "ceph_cli_under_test")
@@ -61,18 +65,25 @@ class FakeRunAll:
             "del": "auth_del",
             "import": "auth_import",
         }
+        self.release = "pacific"
 
     def __call__(self, cmd, **kwargs):
         args = cmd[cmd.index("--connect-timeout") + 2:]
         if args[-2:] == ["--format", "json"]:
             args = args[:-2]
         self.calls.append({"argv": cmd, "args": args, "stdin": kwargs.get("stdin"), **kwargs})
+        if args == ["mon", "dump"]:
+            return dict(MON_DUMPS[self.release])
         assert args[0] == "auth", args
         response = self.responses[args[1]]
         return dict(RECORDED[response]) if isinstance(response, str) else dict(response)
 
+    def auth_calls(self):
+        """The ``ceph auth ...`` calls (without the ``mon dump`` of a key-type check)."""
+        return [call for call in self.calls if call["args"][0] == "auth"]
+
     def verbs(self):
-        return [call["args"][1] for call in self.calls]
+        return [call["args"][1] for call in self.auth_calls()]
 
 
 @pytest.fixture
@@ -92,7 +103,7 @@ def configure_loader_modules(run_all, config):
         "config.get": lambda key, default=None: config.get(key, default),
     }
     public = ("get", "exists", "get_key", "create", "set_caps", "import_key", "delete",
-              "keyring")
+              "keyring", "allowed_key_types")
     state_salt = {f"cephauth.{name}": getattr(cephauth, name) for name in public}
     return {
         cephauth: {"__salt__": salt_funcs, "__utils__": _utils(), "__context__": {},
@@ -189,7 +200,7 @@ def test_create_with_key_feeds_it_on_stdin(run_all):
     run_all.responses["add"] = "auth_add_with_key"
     ret = cephauth.create("client.new", {"mon": "profile rbd"}, key=NEW_KEY)
     assert "key" not in ret
-    call = run_all.calls[1]
+    call = run_all.auth_calls()[1]
     # auth add checks the caps given on the command line (auth import would not).
     assert call["args"] == ["auth", "add", "client.new", "mon", "profile rbd", "-i", "-"]
     assert call["stdin"] == f"[client.new]\n\tkey = {NEW_KEY}\n"
@@ -236,7 +247,7 @@ def test_set_caps_reports_ceph_refusal(run_all):
 def test_import_key_keeps_existing_caps(run_all):
     ret = cephauth.import_key("client.quoted", NEW_KEY)
     assert ret == {"entity": "client.quoted", "caps": USERS["client.quoted"]["caps"]}
-    stdin = run_all.calls[1]["stdin"]
+    stdin = run_all.auth_calls()[1]["stdin"]
     assert stdin == (
         f"[client.quoted]\n\tkey = {NEW_KEY}\n"
         '\tcaps mon = "allow command \\"osd blocklist\\", allow r"\n'
@@ -392,7 +403,7 @@ def test_present_changes_key_keeping_caps(run_all):
     assert ret["changes"] == {"key": "changed"}
     assert ret["comment"] == "cephx user client.cinder: key changed"
     # Equivalent caps are re-imported as Ceph holds them, not rewritten.
-    assert run_all.calls[1]["stdin"] == cephx.keyring_text("client.cinder", NEW_KEY, CINDER_CAPS)
+    assert run_all.auth_calls()[1]["stdin"] == cephx.keyring_text("client.cinder", NEW_KEY, CINDER_CAPS)
     _assert_no_key(NEW_KEY, ret, _all_argv(run_all))
     _assert_no_key(CINDER_KEY, ret)
 
@@ -669,3 +680,59 @@ def test_keyring_write_failure_leaves_no_temp_file(keyring_path):
         ret = _keyring(keyring_path, key=NEW_KEY)
     assert ret["result"] is False and ret["comment"] == f"cannot write {keyring_path}: No space"
     assert os.listdir(os.path.dirname(keyring_path)) == []
+
+
+# -- key types the cluster accepts ---------------------------------------------------------
+
+
+def test_allowed_key_types_per_release(run_all):
+    assert cephauth.allowed_key_types() is None  # Pacific: no such setting
+    run_all.release = "tentacle"
+    cephauth.__context__.clear()
+    assert cephauth.allowed_key_types() == ["aes256k"]
+
+
+def test_aes256k_key_is_created_and_imported_on_every_release(run_all):
+    for release in ("pacific", "tentacle"):
+        run_all.release = release
+        cephauth.__context__.clear()
+        cephauth.create("client.new", {"mon": "profile rbd"}, key=AES256K_KEY)
+        cephauth.import_key("client.quoted", AES256K_KEY)
+    assert run_all.verbs().count("add") == 2 and run_all.verbs().count("import") == 2
+    assert AES256K_KEY not in _all_argv(run_all)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: cephauth.create("client.new", {"mon": "profile rbd"}, key=NEW_KEY),
+    lambda: cephauth.import_key("client.quoted", NEW_KEY),
+])
+def test_aes_key_refused_before_any_write_where_only_aes256k_logs_in(run_all, call):
+    run_all.release = "tentacle"
+    with pytest.raises(CommandExecutionError) as err:
+        call()
+    assert "allows only AES256K" in str(err.value) and "--gen-print-key" in str(err.value)
+    assert not {"add", "import"} & set(run_all.verbs())
+    _assert_no_key(NEW_KEY, str(err.value))
+
+
+def test_aes_key_still_imported_on_pacific(run_all):
+    cephauth.create("client.new", {"mon": "profile rbd"}, key=NEW_KEY)
+    assert "add" in run_all.verbs()
+
+
+def test_present_refuses_unaccepted_key_type_and_changes_nothing(run_all):
+    run_all.release = "tentacle"
+    for test in (False, True):
+        with mock.patch.dict(cephauth_state.__opts__, {"test": test}):
+            ret = cephauth_state.present("client.new", {"mon": "profile rbd"}, key=NEW_KEY)
+        assert ret["result"] is False and ret["changes"] == {}
+        assert "allows only AES256K" in ret["comment"] and "client.new" in ret["comment"]
+        _assert_no_key(NEW_KEY, ret)
+    assert not {"add", "import", "caps"} & set(run_all.verbs())
+
+
+def test_present_with_unchanged_key_needs_no_monmap(run_all):
+    run_all.release = "tentacle"
+    ret = cephauth_state.present("client.cinder", CINDER_CAPS, key=CINDER_KEY)
+    assert ret["result"] is True and not ret["changes"]
+    assert ["mon", "dump"] not in [call["args"] for call in run_all.calls]

@@ -3,6 +3,10 @@ Record the ceph CLI output the cephauth unit tests replay (ceph_cli.json).
 
 Run against a throw-away lab cluster (lab.ceph.CephLab), never a real one: the
 recording holds that cluster's keys. Usage: python record.py <dir>/ceph.conf
+
+``python record.py --mon-dump RELEASE <dir>/ceph.conf`` adds that release's ``ceph mon
+dump`` (run with the release's ``ceph`` first on PATH) to mon_dump.json, for the
+cephx key-type checks.
 """
 
 import json
@@ -61,5 +65,22 @@ def main(conf):
         json.dump(rec, stream, indent=1, sort_keys=True)
 
 
+def record_mon_dump(release, conf):
+    out = subprocess.run(["ceph", "--conf", conf, "mon", "dump", "--format", "json"],
+                         capture_output=True, text=True, check=True)
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mon_dump.json")
+    try:
+        with open(path, encoding="utf-8") as stream:
+            dumps = json.load(stream)
+    except FileNotFoundError:
+        dumps = {}
+    dumps[release] = {"retcode": 0, "stdout": out.stdout, "stderr": ""}
+    with open(path, "w", encoding="utf-8") as stream:
+        json.dump(dumps, stream, indent=1, sort_keys=True)
+
+
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if sys.argv[1] == "--mon-dump":
+        record_mon_dump(sys.argv[2], sys.argv[3])
+    else:
+        main(sys.argv[1])
