@@ -162,6 +162,15 @@ class CephLab:
             raise RuntimeError(f"rbd {' '.join(args)}: {out.stderr.strip()}")
         return out.stdout
 
+    def logs_in(self, entity, keyring, conf=None):
+        """True when ``entity`` authenticates with ``keyring`` (a real cephx login,
+        ``mon stat``); False when the cluster refuses it."""
+        out = subprocess.run([self.tool("ceph"), "--conf", conf or self.conf,
+                              "--id", entity.split(".", 1)[1], "--keyring", str(keyring),
+                              "--connect-timeout", "10", "mon", "stat"],
+                             capture_output=True, text=True, timeout=30)
+        return out.returncode == 0
+
     @property
     def fsid(self):
         with open(self.conf) as conf:

@@ -100,14 +100,14 @@ def _check_key(key):
 
 
 def _allowed_key_types(conn):
-    """The cluster's ``auth_allowed_ciphers`` as a list, or ``None`` when its release has
-    no such setting (every key type logs in); read once per run."""
+    """The cluster's ``auth_allowed_ciphers`` as a list of names; ``['aes']`` for a release
+    without the setting (before Tentacle, which knows only AES keys). Read once per run."""
     cache_key = ("cephauth.allowed",) + tuple(__utils__["ceph_cli.cache_key"](conn))
     if cache_key not in __context__:
         # Tentacle: [{"name": "aes256k", "value": 2}, ...]; older releases: no such field.
         allowed = _run(conn, ["mon", "dump"]).get("auth_allowed_ciphers") or []
         names = [c.get("name") if isinstance(c, dict) else c for c in allowed]
-        __context__[cache_key] = [str(name) for name in names if name] or None
+        __context__[cache_key] = [str(name) for name in names if name] or ["aes"]
     return __context__[cache_key]
 
 
@@ -138,8 +138,8 @@ def _caps_args(caps):
 def allowed_key_types(**kwargs):
     """
     The cephx key types the cluster lets users log in with: ``['aes256k']`` on a fresh
-    Tentacle (20.2) cluster, ``['aes', 'aes256k']`` on an upgraded one, or ``None`` on a
-    release without the setting (Pacific, Reef: every key type).
+    Tentacle (20.2) cluster, ``['aes', 'aes256k']`` on an upgraded one, ``['aes']`` on
+    earlier releases (Pacific, Reef), which know no other.
 
     CLI Example:
 

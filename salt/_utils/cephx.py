@@ -54,23 +54,24 @@ def key_problem(key, where="key"):
 def key_type_problem(key, allowed, where="key"):
     """
     ``None`` when the cluster accepts logins with ``key``'s type, else why not and what
-    to do (never the value). ``allowed`` is the monmap's ``auth_allowed_ciphers`` as a
-    list of names, or ``None`` for a release that has no such setting (before Tentacle
-    20.2: every key type logs in).
+    to do (never the value). ``allowed`` lists the key types the cluster lets log in
+    (``cephauth.allowed_key_types``: the monmap's ``auth_allowed_ciphers``, or
+    ``['aes']`` on a release before Tentacle 20.2, which knows no other).
 
-    Ceph imports a key of a type it does not allow without complaint, and the user can
-    then never log in; this check comes first.
+    A Tentacle cluster imports a key of a type it does not allow without complaint, and
+    the user can then never log in; an older release rejects an AES256K key as malformed.
     """
     kind = key_type(key)
     if kind is None:
         return key_problem(key, where)
-    if allowed is None or kind in allowed:
+    if kind in allowed:
         return None
     return (
         f"{where} is an {kind.upper()} cephx key, but this cluster allows only "
-        f"{', '.join(a.upper() for a in allowed)} keys (monmap auth_allowed_ciphers): a user "
-        "with it could never log in. Generate the key with `ceph-authtool --gen-print-key` "
-        "of the cluster's release, or leave it out and let Ceph create one"
+        f"{', '.join(a.upper() for a in allowed)} keys (monmap auth_allowed_ciphers; "
+        "releases before Tentacle 20.2 know only AES): a user with it could never log in. "
+        "Generate the key with `ceph-authtool --gen-print-key` of the cluster's release, "
+        "or leave it out and let Ceph create one"
     )
 
 

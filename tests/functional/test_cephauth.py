@@ -11,6 +11,7 @@ import logging
 import os
 import pathlib
 import pwd
+import shutil
 import stat
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 
+from lab.release import RELEASES  # noqa: E402
 from tests.support.argv_recorder import assert_secret_absent, record_argv  # noqa: E402
 
 pytestmark = pytest.mark.lab
@@ -64,6 +66,20 @@ def auth_get(ceph_lab, name):
     return {"caps": out[0]["caps"], "key": out[0]["key"]} if out else None
 
 
+def assert_logs_in(states, ceph_lab, entity, tmp_path, key=None):
+    """The module writes ``entity``'s keyring (with ``key``, else the key read from Ceph);
+    the user then authenticates with it: a real cephx login on this release."""
+    path = tmp_path / f"login.{entity}.keyring"
+    ret = states.cephauth.keyring_present(name=str(path), entity=entity, key=key, mode="0600")
+    assert ret.result is True, ret.comment
+    assert ceph_lab.logs_in(entity, path), f"{entity} cannot log in with {path}"
+
+
+#: ``ceph-authtool --gen-print-key`` of Ceph 16.2.15 (AES) and 20.2.4 (AES256K); nobody's.
+AES_KEY = "AQArlwprssr2IRAAmspQiT9AGYd91T7bFi14cA=="
+AES256K_KEY = "AgArlwprFNSDJyAAydTd8MCxWw2zQCpIoDNTAqSDKxJy2zOQV9HPL9Qtm+k="
+
+
 def ceph_runs(execs, ceph_lab):
     """The ceph CLI runs against this session's lab cluster (the recorder sees the whole
     machine, and other test sessions may share it)."""
@@ -73,12 +89,13 @@ def ceph_runs(execs, ceph_lab):
 # -- present / absent --------------------------------------------------------------
 
 
-def test_present_creates_then_a_rerun_changes_nothing(states, ceph_lab, entity):
+def test_present_creates_then_a_rerun_changes_nothing(states, ceph_lab, entity, tmp_path):
     ret = states.cephauth.present(name=entity, caps=CINDER_CAPS)
     assert ret.result is True
     assert ret.changes == {"entity": {"old": None, "new": entity},
                            "caps": {"old": None, "new": CINDER_CAPS}}
     assert auth_get(ceph_lab, entity)["caps"] == CINDER_CAPS
+    assert_logs_in(states, ceph_lab, entity, tmp_path)
 
     with record_argv() as execs:
         again = states.cephauth.present(name=entity, caps=CINDER_CAPS_REORDERED)
@@ -99,7 +116,7 @@ def test_present_sets_caps_of_existing_user_exactly(states, ceph_lab, entity):
     assert states.cephauth.present(name=entity, caps=wanted).changes == {}
 
 
-def test_present_imports_a_given_key_keeping_caps(states, ceph_lab, entity):
+def test_present_imports_a_given_key_keeping_caps(states, ceph_lab, entity, tmp_path):
     ceph_lab.ceph("auth", "add", entity, *RUNBOOK_CAPS, json_out=False)
     caps = auth_get(ceph_lab, entity)["caps"]
     key = new_key()
@@ -108,16 +125,44 @@ def test_present_imports_a_given_key_keeping_caps(states, ceph_lab, entity):
     assert ret.changes == {"key": "changed"}
     assert auth_get(ceph_lab, entity) == {"caps": caps, "key": key}
     assert states.cephauth.present(name=entity, caps=caps, key=key).changes == {}
+    assert_logs_in(states, ceph_lab, entity, tmp_path, key=key)
 
 
-def test_present_creates_with_a_given_key(states, ceph_lab, entity):
+def test_present_creates_with_a_given_key(states, ceph_lab, entity, tmp_path):
     key = new_key()
     ret = states.cephauth.present(name=entity, caps={"mon": "profile rbd"}, key=key)
     assert ret.result is True and ret.changes["key"] == "changed"
     assert auth_get(ceph_lab, entity) == {"caps": {"mon": "profile rbd"}, "key": key}
+    assert_logs_in(states, ceph_lab, entity, tmp_path, key=key)
 
 
-def test_test_mode_predicts_and_changes_nothing(states, ceph_lab, entity):
+def test_key_types_follow_the_release(states, modules, ceph_lab, entity, tmp_path):
+    """A key of a type this release's cluster lets log in is imported and logs in; any other
+    is refused before the import, naming why, and nothing changes."""
+    allowed = modules.cephauth.allowed_key_types()
+    assert allowed == (["aes256k"] if ceph_lab.release == "tentacle" else ["aes"])
+    assert f"ceph version {RELEASES[ceph_lab.release][1]}" in ceph_lab.version()
+    for key in (AES_KEY, AES256K_KEY):
+        kind = "aes" if key == AES_KEY else "aes256k"
+        user = f"{entity}-{kind}"
+        for test in (True, False):
+            ret = states.cephauth.present(name=user, caps={"mon": "profile rbd"}, key=key,
+                                          test=test)
+            if kind in allowed:
+                assert ret.result is (None if test else True), ret.comment
+            else:
+                assert ret.result is False and ret.changes == {}
+                assert f"allows only {allowed[0].upper()} keys" in ret.comment
+                assert key not in ret.comment
+        if kind in allowed:
+            assert auth_get(ceph_lab, user)["key"] == key
+            assert_logs_in(states, ceph_lab, user, tmp_path, key=key)
+        else:
+            assert auth_get(ceph_lab, user) is None
+        ceph_lab.ceph("auth", "del", user, json_out=False, check=False)
+
+
+def test_test_mode_predicts_and_changes_nothing(states, ceph_lab, entity, tmp_path):
     ceph_lab.ceph("auth", "add", entity, *RUNBOOK_CAPS, json_out=False)
     before = auth_get(ceph_lab, entity)
     key = new_key()
@@ -135,6 +180,7 @@ def test_test_mode_predicts_and_changes_nothing(states, ceph_lab, entity):
     real = states.cephauth.present(name=entity, caps=CINDER_CAPS, key=key)
     assert real.result is True and real.changes == predicted.changes
     assert auth_get(ceph_lab, entity) == {"caps": CINDER_CAPS, "key": key}
+    assert_logs_in(states, ceph_lab, entity, tmp_path, key=key)
     assert states.cephauth.present(name=entity, caps=CINDER_CAPS, key=key,
                                    test=True).result is True
 
@@ -189,8 +235,11 @@ def test_connection_keywords_pass_through(states, modules, ceph_lab, entity, tmp
 # -- execution module ------------------------------------------------------------------
 
 
-def test_import_key_rotates_the_key_keeping_caps(modules, ceph_lab, entity):
+def test_import_key_rotates_the_key_keeping_caps(states, modules, ceph_lab, entity, tmp_path):
     modules.cephauth.create(entity, {"mon": "profile rbd", "osd": "profile rbd pool=vms"})
+    assert_logs_in(states, ceph_lab, entity, tmp_path)
+    old = tmp_path / "old.keyring"
+    shutil.copy(tmp_path / f"login.{entity}.keyring", old)
     before = auth_get(ceph_lab, entity)
     key = new_key()
     ret = modules.cephauth.import_key(entity, key)
@@ -198,6 +247,8 @@ def test_import_key_rotates_the_key_keeping_caps(modules, ceph_lab, entity):
     assert auth_get(ceph_lab, entity) == {"caps": before["caps"], "key": key}
     assert modules.cephauth.get_key(entity) == key
     assert modules.cephauth.get(entity) == {"entity": entity, "caps": before["caps"]}
+    assert_logs_in(states, ceph_lab, entity, tmp_path)
+    assert not ceph_lab.logs_in(entity, old)  # the old key died with the import
 
 
 def test_set_caps_and_delete(modules, ceph_lab, entity):

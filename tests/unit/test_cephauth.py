@@ -686,20 +686,26 @@ def test_keyring_write_failure_leaves_no_temp_file(keyring_path):
 
 
 def test_allowed_key_types_per_release(run_all):
-    assert cephauth.allowed_key_types() is None  # Pacific: no such setting
+    assert cephauth.allowed_key_types() == ["aes"]  # Pacific: no such setting, AES only
     run_all.release = "tentacle"
     cephauth.__context__.clear()
     assert cephauth.allowed_key_types() == ["aes256k"]
 
 
-def test_aes256k_key_is_created_and_imported_on_every_release(run_all):
-    for release in ("pacific", "tentacle"):
-        run_all.release = release
-        cephauth.__context__.clear()
-        cephauth.create("client.new", {"mon": "profile rbd"}, key=AES256K_KEY)
-        cephauth.import_key("client.quoted", AES256K_KEY)
-    assert run_all.verbs().count("add") == 2 and run_all.verbs().count("import") == 2
+def test_aes256k_key_is_created_and_imported_on_tentacle(run_all):
+    run_all.release = "tentacle"
+    cephauth.create("client.new", {"mon": "profile rbd"}, key=AES256K_KEY)
+    cephauth.import_key("client.quoted", AES256K_KEY)
+    assert run_all.verbs().count("add") == 1 and run_all.verbs().count("import") == 1
     assert AES256K_KEY not in _all_argv(run_all)
+
+
+def test_aes256k_key_refused_before_tentacle(run_all):
+    with pytest.raises(CommandExecutionError) as err:
+        cephauth.import_key("client.quoted", AES256K_KEY)
+    assert "allows only AES keys" in str(err.value)
+    assert "import" not in run_all.verbs()
+    _assert_no_key(AES256K_KEY, str(err.value))
 
 
 @pytest.mark.parametrize("call", [

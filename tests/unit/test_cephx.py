@@ -63,9 +63,9 @@ def test_anything_else_is_refused_naming_both_forms_not_the_value(key):
 
 def test_key_type_problem_follows_the_clusters_allowed_ciphers():
     aes, aes256k = AES_KEYS[0], AES256K_KEYS[0]
-    # Pacific and Reef: no auth_allowed_ciphers, every key type logs in.
-    assert cephx.key_type_problem(aes, None) is None
-    assert cephx.key_type_problem(aes256k, None) is None
+    # Pacific and Reef know only AES keys (they reject an AES256K key as malformed).
+    assert cephx.key_type_problem(aes, ["aes"]) is None
+    assert "allows only AES keys" in cephx.key_type_problem(aes256k, ["aes"])
     # An upgraded Tentacle cluster allows both.
     assert cephx.key_type_problem(aes, ["aes", "aes256k"]) is None
     # A fresh Tentacle cluster allows only AES256K.
