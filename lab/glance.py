@@ -28,7 +28,7 @@ import os
 import subprocess
 import urllib.request
 
-from lab import proc
+from lab import proc, release
 from lab.ceph import client_conf
 
 PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -38,6 +38,21 @@ CLOUD = "glance-lab"
 # The unauthenticated context has no roles and no project; with this rule every caller
 # is admin, which is what a lab without Keystone means.
 _POLICY = '"context_is_admin": ""\n'
+
+
+def unsupported(ceph):
+    """
+    Why the lab's Glance cannot store into the lab cluster ``ceph``, or None.
+
+    ``.glance-venv`` links the host's librbd bindings, and a release before Tentacle
+    cannot read the AES256K keys a Tentacle cluster gives its users. (A real controller
+    runs its own release's client.)
+    """
+    host = release.host_release()
+    if ceph.release == "tentacle" and host != "tentacle":
+        return (f"the lab's Glance uses the host's librbd (Ceph {host}), which cannot log in "
+                f"with the AES256K keys of a Ceph {ceph.release} cluster")
+    return None
 
 
 def _backend_name(glance_conf):

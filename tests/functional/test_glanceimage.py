@@ -16,7 +16,7 @@ import uuid
 import pytest
 from salt.exceptions import CommandExecutionError
 
-from lab.glance import CLOUD, GlanceLab
+from lab.glance import CLOUD, GlanceLab, unsupported
 
 pytestmark = pytest.mark.lab
 
@@ -31,6 +31,8 @@ def _cluster(ceph_lab):
 
 @pytest.fixture(scope="module")
 def glance(ceph_lab, tmp_path_factory):
+    if unsupported(ceph_lab):
+        pytest.skip(unsupported(ceph_lab))
     tag = uuid.uuid4().hex[:8]
     pool, user = f"gimg-{tag}", f"glance-{tag}"
     work = tmp_path_factory.mktemp("glance")

@@ -19,7 +19,7 @@ import urllib.request
 import pytest
 
 from lab.ceph import sandbox_client_conf
-from lab.glance import CLOUD, GlanceLab
+from lab.glance import CLOUD, GlanceLab, unsupported
 from tests.integration.test_rollout import changed, orchestrate
 
 MIB = 1 << 20
@@ -61,7 +61,9 @@ def sources(lab_dir):
 
 
 @pytest.fixture(scope="module")
-def glance(salt_run_cli, salt_cli, lab_pillar, lab_dir, sandbox):
+def glance(salt_run_cli, salt_cli, lab_pillar, lab_dir, sandbox, ceph_lab):
+    if unsupported(ceph_lab):
+        pytest.skip(unsupported(ceph_lab))
     lab_pillar.edit({})
     _refresh(salt_cli)
     _, failed = orchestrate(salt_run_cli)
