@@ -27,7 +27,7 @@ USERS = {
 CINDER_KEY = USERS["client.cinder"]["key"]
 NEW_KEY = "AQBhAAAAAAAAABAAvHOq2W2wbY4Wcf7yCmXw3Q=="  # valid, not any user's
 CINDER_CAPS = USERS["client.cinder"]["caps"]
-#: ``ceph mon dump`` of a fresh Pacific (no auth_allowed_ciphers) and Tentacle cluster.
+#: ``ceph mon dump`` of fresh Pacific, Reef (no auth_allowed_ciphers) and Tentacle clusters.
 MON_DUMPS = json.loads((ROOT / "tests/unit/data/cephauth/mon_dump.json").read_text())
 #: By ``ceph-authtool --gen-print-key`` of Ceph 20.2.4; nobody's.
 AES256K_KEY = "AgArlwprFNSDJyAAydTd8MCxWw2zQCpIoDNTAqSDKxJy2zOQV9HPL9Qtm+k="
@@ -685,8 +685,13 @@ def test_keyring_write_failure_leaves_no_temp_file(keyring_path):
 # -- key types the cluster accepts ---------------------------------------------------------
 
 
+@pytest.mark.parametrize("release", ["pacific", "reef"])
+def test_allowed_key_types_before_tentacle(run_all, release):
+    run_all.release = release
+    assert cephauth.allowed_key_types() == ["aes"]  # no such setting: AES only
+
+
 def test_allowed_key_types_per_release(run_all):
-    assert cephauth.allowed_key_types() == ["aes"]  # Pacific: no such setting, AES only
     run_all.release = "tentacle"
     cephauth.__context__.clear()
     assert cephauth.allowed_key_types() == ["aes256k"]
