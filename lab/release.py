@@ -124,7 +124,11 @@ def build(name):
     if os.path.exists(stamp):
         return root
     if shutil.which("debootstrap") is None:
-        raise RuntimeError("debootstrap is missing (scripts/setup.sh installs it)")
+        _say("installing debootstrap")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends",
+                        "debootstrap"], check=True, env=env, stdout=subprocess.DEVNULL)
     debs = os.path.join(ROOTS, f"{suite}.debs")
     os.makedirs(debs, exist_ok=True)
     work = root + ".building"
