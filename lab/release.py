@@ -196,14 +196,19 @@ def _copy_apt_settings(root):
 
 
 def _move_debs(source, dest, link):
-    """Hard-link (or move) every .deb of ``source`` not yet in ``dest``."""
+    """Hard-link (``link``) or move every .deb of ``source`` into ``dest``; moving leaves
+    none behind in ``source``."""
     for entry in os.listdir(source):
-        target = os.path.join(dest, entry)
-        if entry.endswith(".deb") and not os.path.exists(target):
-            if link:
-                os.link(os.path.join(source, entry), target)
-            else:
-                os.replace(os.path.join(source, entry), target)
+        if not entry.endswith(".deb"):
+            continue
+        path, target = os.path.join(source, entry), os.path.join(dest, entry)
+        if link:
+            if not os.path.exists(target):
+                os.link(path, target)
+        elif os.path.exists(target):
+            os.unlink(path)
+        else:
+            os.replace(path, target)
 
 
 def bindir(name):
