@@ -67,12 +67,13 @@ class ArgvRecording(list):
 # -- /proc polling ---------------------------------------------------------------
 
 
-def _proc_identity(pid):
-    """``(pid, start time)`` so a reused PID counts as a new process; None when gone."""
+def _proc_stat(pid):
+    """``((pid, start time), parent pid)``: the identity, so that a reused PID counts as a
+    new process, and the parent; None when gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as stat:
             fields = stat.read().rsplit(b")", 1)[1].split()
-        return (pid, int(fields[19]))
+        return (pid, int(fields[19])), int(fields[1])
     except (OSError, IndexError, ValueError):
         return None
 
@@ -93,8 +94,8 @@ def _poll(interval, output):
     The poller's main loop (run in its own process, see :class:`_ProcPoller`).
 
     Records each (process, cmdline) pair not present at the start as a JSON
-    line ``[pid, argv]`` in ``output``; says "ready" on stdout once the baseline
-    is taken; stops, after a last scan, when its stdin closes.
+    line ``[pid, parent pid, argv]`` in ``output``; says "ready" on stdout once the
+    baseline is taken; stops, after a last scan, when its stdin closes.
     """
     baseline, seen = set(), set()
 
@@ -102,16 +103,17 @@ def _poll(interval, output):
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
                 continue
-            ident = _proc_identity(int(entry))
-            if ident is None:
+            stat = _proc_stat(int(entry))
+            if stat is None:
                 continue
+            ident, parent = stat
             if not record:
                 baseline.add(ident)
             elif ident not in baseline:  # not "started while active"
                 argv = _proc_cmdline(ident[0])
                 if argv and (ident, argv) not in seen:
                     seen.add((ident, argv))
-                    output.write(json.dumps([ident[0], argv]) + "\n")
+                    output.write(json.dumps([ident[0], parent, argv]) + "\n")
                     output.flush()
 
     scan(record=False)
@@ -145,13 +147,15 @@ class _ProcPoller:
             raise RuntimeError("the /proc poller did not start")
 
     def stop(self):
-        """Stop polling; return the recorded ``[(pid, argv)]`` and remove the output."""
+        """Stop polling; return the recorded ``[(pid, parent pid, argv)]`` and remove the
+        output."""
         try:
             self.process.stdin.close()
             self.process.wait(timeout=10)
             self.process.stdout.close()
             with open(self.output.name, encoding="utf-8") as output:
-                return [(pid, tuple(argv)) for pid, argv in map(json.loads, output)]
+                return [(pid, parent, tuple(argv))
+                        for pid, parent, argv in map(json.loads, output)]
         finally:
             os.unlink(self.output.name)
 
@@ -269,15 +273,26 @@ def record_argv(interval=0.002, strace=True, pid=None):
         recording.straced = tracer is not None
         yield recording
     finally:
-        # Our own helpers are not part of the recording.
-        ours = {poller.process.pid} | ({tracer.process.pid} if tracer else set())
-        found = [(p, argv, "strace") for p, argv in (tracer.stop() if tracer else [])]
-        found += [(p, argv, "proc") for p, argv in poller.stop()]
-        seen = set()
-        for traced_pid, argv, via in found:
-            if traced_pid not in ours and (traced_pid, argv) not in seen:
-                seen.add((traced_pid, argv))
-                recording.append(Exec(traced_pid, argv, via))
+        helpers = {poller.process.pid} | ({tracer.process.pid} if tracer else set())
+        found = [(p, None, argv, "strace") for p, argv in (tracer.stop() if tracer else [])]
+        found += [(p, parent, argv, "proc") for p, parent, argv in poller.stop()]
+        recording.extend(without_helpers(found, helpers))
+
+
+def without_helpers(found, helpers):
+    """
+    The :class:`Exec` of ``found`` (``(pid, parent pid or None, argv, via)`` tuples, in
+    order, each process and argv once), leaving out the recorder's own ``helpers`` (PIDs)
+    and the processes they start: strace forks short-lived children with its own argv
+    at start-up to probe the kernel's ptrace features.
+    """
+    execs, seen = [], set()
+    for pid, parent, argv, via in found:
+        if pid in helpers or parent in helpers or (pid, argv) in seen:
+            continue
+        seen.add((pid, argv))
+        execs.append(Exec(pid, argv, via))
+    return execs
 
 
 # -- looking for secrets ---------------------------------------------------------

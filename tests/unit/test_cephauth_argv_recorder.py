@@ -19,6 +19,7 @@ from tests.support.argv_recorder import (  # noqa: E402
     find_secret,
     parse_strace,
     record_argv,
+    without_helpers,
 )
 
 SECRET = "AQBhAAAAAAAAABAAvHOq2W2wbY4Wcf7yCmXw3Q=="
@@ -57,6 +58,28 @@ def test_the_recorder_leaves_its_own_helpers_out():
         pass
     assert not execs.commands("strace")
     assert not [item for item in execs if "--poll" in item.argv]
+
+
+def test_processes_started_by_the_helpers_are_left_out_too():
+    # strace forks short-lived probes that carry its argv; the poller sees them with
+    # strace as their parent.
+    strace = ("strace", "-f", "-p", "1")
+    found = [
+        (10, 1, strace, "proc"),
+        (12, 10, strace, "proc"),
+        (13, 1, ("ceph", "-s"), "strace"),
+        (13, 1, ("ceph", "-s"), "proc"),
+        (14, 1, ("true",), "proc"),
+        (14, 1, ("sh", "-c", "true"), "proc"),
+        (15, 11, ("python3", "argv_recorder.py", "--poll"), "proc"),
+        (16, 13, strace, "proc"),
+    ]
+    assert without_helpers(found, helpers={10, 11}) == [
+        Exec(13, ("ceph", "-s"), "strace"),
+        Exec(14, ("true",), "proc"),
+        Exec(14, ("sh", "-c", "true"), "proc"),
+        Exec(16, strace, "proc"),
+    ]
 
 
 def test_parse_strace_decodes_escapes_and_split_lines():
