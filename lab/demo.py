@@ -2,10 +2,15 @@
 The demo: the whole orchestrated rollout on a fresh lab, a readable summary of
 what changed per node, then a real glance-api started from the glance-api.conf
 the rollout wrote and a qcow2 image brought into it as raw by the images step,
-a second run that changes nothing, the verify result, and the clone check of
-a volume cloned from that image as client.cinder.
+a run that changes nothing, the verify result, and the clone check of a volume
+cloned from that image as client.cinder.
+
+It never ends in a traceback: a step that fails prints ``demo FAILED at <step>:
+<cause>`` and the log to read, the lab is stopped (unless ``keep``) and the
+demo returns 1. Each rollout's full return is kept in ``<lab>/demo/``.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -14,6 +19,7 @@ import time
 
 import yaml
 
+from lab import proc, report
 from lab import salt as salt_lab
 from lab.ceph import sandbox_client_conf
 from lab.glance import CLOUD
@@ -22,41 +28,81 @@ ORCH = "orch.ceph_openstack"
 IMAGE = "demo-image"
 
 
-def _state_returns(orch_ret):
-    """{step: {minion: [state returns]}} from a state.orchestrate JSON return."""
-    data = orch_ret.get("data", orch_ret)
-    if isinstance(data, dict) and len(data) == 1 and isinstance(next(iter(data.values())), dict):
-        data = next(iter(data.values()))
-    steps = {}
-    for step_id, step in (data or {}).items():
-        minions = (step.get("changes") or {}).get("ret") or {}
-        steps[step_id.split("_|-")[1]] = (step, {
-            minion: [s for s in states.values() if isinstance(s, dict) and "result" in s]
-            for minion, states in minions.items() if isinstance(states, dict)
-        })
-    return steps
+class StepFailed(Exception):
+    """Raised inside a step: ``cause`` says why it failed, ``log`` where to read more."""
+
+    def __init__(self, cause, log=None):
+        super().__init__(cause)
+        self.cause = cause
+        self.log = log
 
 
-def summarize(orch_ret):
-    """Lines describing each step: result, and per minion what changed."""
-    lines = []
-    ok = True
-    for step_id, (step, minions) in _state_returns(orch_ret).items():
-        ok = ok and step.get("result") is not False
-        mark = {True: "ok", False: "FAILED", None: "would change"}.get(step.get("result"), "?")
-        lines.append(f"  {step_id:28} {mark}")
-        for minion, states in sorted(minions.items()):
-            changed = [s for s in states if s.get("changes")]
-            failed = [s for s in states if s.get("result") is False]
-            what = ", ".join(sorted({s.get("__id__", s.get("name", "?"))
-                                     .replace("ceph_openstack-", "") for s in changed}))
-            lines.append(f"    {minion:6} {len(states):3} states, {len(changed):2} changed"
-                         + (f": {what}" if what else ""))
-            for state in failed:
-                lines.append(f"           FAILED {state.get('__id__')}: {state.get('comment')}")
-        if step.get("result") is False and not minions:
-            lines.append(f"           {step.get('comment')}")
-    return ok, lines
+class DemoFailed(Exception):
+    """The demo stopped at ``step``."""
+
+    def __init__(self, step, cause, log):
+        super().__init__(f"{step}: {cause}")
+        self.step, self.cause, self.log = step, cause, log
+
+
+@contextlib.contextmanager
+def _step(name, log=None):
+    """Any error inside becomes DemoFailed at step ``name``; ``log`` (a path, or a callable
+    giving one, asked only on failure) is the log to read unless the error names one."""
+    try:
+        yield
+    except Exception as error:  # pylint: disable=broad-except
+        if isinstance(error, StepFailed):
+            cause = error.cause
+        else:
+            cause = f"{type(error).__name__}: {_one_line(error)}"
+        log = getattr(error, "log", None) or (log() if callable(log) else log)
+        raise DemoFailed(name, cause, log) from error
+
+
+def _one_line(text, limit=400):
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
+def _lab_up_log(lab):
+    """The log of the lab part that did not come up: the last one started (the lab starts
+    Ceph, libvirtd, Salt in turn, each recording its PIDs as it starts them)."""
+    logs = [(lab.ceph, lab.ceph.logdir),
+            (lab.libvirt, os.path.join(lab.libvirt.logdir, "libvirtd.out")),
+            (lab.salt, os.path.join(lab.salt.master_dir, "var", "log", "salt", "master"))]
+    found = logs[0][1]
+    for part, log in logs:
+        if proc.pids(part.piddir):
+            found = log
+    return found
+
+
+def _minion_log(lab, minion):
+    return os.path.join(lab.salt.dir, "minions", minion, "var", "log", "salt", "minion")
+
+
+def _roots(lab):
+    return {minion: salt_lab.sandbox_root(lab.dir, minion) for minion in lab.salt.minions}
+
+
+def _rollout(lab, number, quiet=False):
+    """One ``state.orchestrate`` run: its return kept in ``<lab>/demo/rollout-N.json``,
+    its summary printed; raises StepFailed at the first failed state or step."""
+    saved = os.path.join(lab.dir, "demo", f"rollout-{number}.json")
+    os.makedirs(os.path.dirname(saved), exist_ok=True)
+    ret = lab.salt.salt_run("state.orchestrate", ORCH)
+    with open(saved, "w") as out:
+        json.dump(ret, out, indent=1)
+    lines, failure = report.summarize(ret, _roots(lab))
+    if not quiet or failure:
+        print("\n".join(lines))
+    if failure:
+        step, minion, cause = failure
+        log = _minion_log(lab, minion) if minion else os.path.join(
+            lab.salt.master_dir, "var", "log", "salt", "master")
+        raise StepFailed(f"step {step}: {_one_line(cause)} (whole return: {saved})", log)
+    return ret
 
 
 def _start_glance(lab):
@@ -67,7 +113,8 @@ def _start_glance(lab):
     raw, qcow2 = os.path.join(images, "disk.raw"), os.path.join(images, f"{IMAGE}.qcow2")
     with open(raw, "wb") as out:
         out.write(b"demo disk\n" * (1 << 20))  # 10 MiB
-    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, qcow2], check=True)
+    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, qcow2], check=True,
+                   capture_output=True)
     pillar = {"ceph_openstack": {"images": {
         "cloud": CLOUD, "clouds_yaml": lab.glance.clouds_yaml,
         "upload": {IMAGE: {"source": qcow2, "min_disk": 1}},
@@ -77,61 +124,123 @@ def _start_glance(lab):
     lab.salt.salt("*", "saltutil.refresh_pillar", "wait=True")
 
 
+def _verify(lab):
+    verify = lab.salt.salt("*", "ceph_openstack.verify")
+    failed = []
+    for minion in sorted(lab.salt.minions):
+        report_ = verify.get(minion)
+        if not isinstance(report_, dict) or "checks" not in report_:
+            failed.append(f"{minion}: {_one_line(report_ or 'no answer')}")
+            continue
+        for check, result in sorted(report_["checks"].items()):
+            print(f"  {minion:6} {result if result == 'ok' else 'FAILED: ' + result:6}"
+                  f"  {check.replace(lab.dir, '<lab>')}")
+            if result != "ok":
+                failed.append(f"{minion}: {check.replace(lab.dir, '<lab>')}: {result}")
+    if failed:
+        raise StepFailed("; ".join(failed), _minion_log(lab, failed[0].split(":")[0]))
+
+
 def _clone_check(lab):
     """A volume cloned from the image as client.cinder, as Cinder does; the clone check."""
     conf = sandbox_client_conf(salt_lab.sandbox_root(lab.dir, "ctl1"), "cinder",
                                os.path.join(lab.dir, "cinder-client.conf"))
     images = lab.salt.salt("ctl1", "glanceimage.find", IMAGE, f"cloud={CLOUD}",
-                           f"config_file={lab.glance.clouds_yaml}")["ctl1"]
+                           f"config_file={lab.glance.clouds_yaml}").get("ctl1")
+    if not isinstance(images, list) or not images:
+        raise StepFailed(f"Glance has no image {IMAGE}: {_one_line(images)}",
+                         os.path.join(lab.glance.logdir, "glance-api.log"))
     image_id = images[0]["id"]
-    subprocess.run(["rbd", "-c", conf, "--id", "cinder", "clone", f"images/{image_id}@snap",
-                    "volumes/volume-demo"], check=True, capture_output=True)
+    clone = subprocess.run(["rbd", "-c", conf, "--id", "cinder", "clone",
+                            f"images/{image_id}@snap", "volumes/volume-demo"],
+                           capture_output=True, text=True)
+    if clone.returncode:
+        raise StepFailed(f"rbd clone images/{image_id}@snap as client.cinder: "
+                         f"{_one_line(clone.stderr)}", lab.ceph.logdir)
     lab.salt.salt_run("saltutil.sync_runners")
-    report = lab.salt.salt_run("cephimage.clone_check", image_id)
-    report = report.get("return", report) if isinstance(report, dict) else report
-    print(f"  glance image {image_id}: {images[0]['direct_url']}")
-    print(f"  {report.get('summary', json.dumps(report))}")
-    return bool(report.get("clones"))
+    check = lab.salt.salt_run("cephimage.clone_check", image_id)
+    check = check.get("return", check) if isinstance(check, dict) else check
+    print(f"  glance image {image_id}: {images[0].get('direct_url')}")
+    print(f"  {check.get('summary', json.dumps(check)) if isinstance(check, dict) else check}")
+    if not (isinstance(check, dict) and check.get("clones")):
+        raise StepFailed(f"the clone check found no copy-on-write clone: {_one_line(check)}",
+                         os.path.join(lab.salt.master_dir, "var", "log", "salt", "master"))
+
+
+def _health(lab):
+    """Ceph health checks other than what the lab waits for, by code."""
+    other = getattr(lab.ceph, "other_health_checks", None)
+    codes = other() if other else []
+    if codes:
+        print(f"   ceph reports other health checks (not waited on): {', '.join(codes)}")
+
+
+def _run_steps(lab):
+    start = time.monotonic()
+    with _step("lab up", lambda: _lab_up_log(lab)):
+        timings = lab.up()
+    print("   up: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
+    _health(lab)
+    rollouts = (
+        ("first rollout", "everything from scratch", None),
+        ("second rollout", "glance-api started; an image to upload", _start_glance),
+        ("third rollout", "nothing left to change", None),
+    )
+    for number, (name, what, before) in enumerate(rollouts, 1):
+        if before:
+            with _step("glance-api start", lambda: os.path.join(lab.glance.logdir,
+                                                                  "glance-api.log")):
+                begin = time.monotonic()
+                before(lab)
+            print(f"== glance-api up in {time.monotonic() - begin:.1f} s at {lab.glance.url}"
+                  " (ctl1's glance-api.conf)")
+        print(f"== {name}: {what}")
+        begin = time.monotonic()
+        with _step(name):
+            ret = _rollout(lab, number)
+        print(f"   {name}: {time.monotonic() - begin:.1f} s")
+        if number == len(rollouts):
+            with _step(name):
+                changes = report.changed(ret, _roots(lab))
+                if changes:
+                    raise StepFailed("a re-run changed " + "; ".join(changes))
+    print("== verify (each node with its own keyrings)")
+    with _step("verify"):
+        _verify(lab)
+    print("== copy-on-write: a volume cloned from the image as client.cinder")
+    with _step("clone check"):
+        _clone_check(lab)
+    _health(lab)
+    print(f"== config files written under {os.path.join(lab.dir, 'roots')}/<minion>/etc")
+    print(f"demo succeeded in {time.monotonic() - start:.0f} s")
 
 
 def run_demo(lab, keep=False):
+    """Run the demo on a fresh lab in ``lab.dir``; 0 on success, 1 on failure."""
     if any(part.running() for part in (lab.glance, lab.salt, lab.libvirt, lab.ceph)):
         lab.down()
     shutil.rmtree(lab.dir, ignore_errors=True)
     print(f"== lab: {lab.dir}")
+    status = 0
     try:
-        timings = lab.up()
-        print("   up: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
-        ok = True
-        for title in ("first rollout", "glance-api started; rollout with an image to upload",
-                      "second rollout (should change nothing)"):
-            if title.startswith("glance"):
-                start = time.monotonic()
-                _start_glance(lab)
-                print(f"== glance-api up in {time.monotonic() - start:.1f} s at {lab.glance.url}"
-                      " (ctl1's glance-api.conf)")
-            start = time.monotonic()
-            ret = lab.salt.salt_run("state.orchestrate", ORCH)
-            ok_run, lines = summarize(ret)
-            ok = ok and ok_run
-            print(f"== {title}: {time.monotonic() - start:.1f} s")
-            print("\n".join(lines))
-        verify = lab.salt.salt("*", "ceph_openstack.verify")
-        print("== verify (each node with its own keyrings)")
-        for minion, report in sorted(verify.items()):
-            if isinstance(report, dict):
-                for check, result in sorted(report["checks"].items()):
-                    print(f"  {minion:6} {result if result == 'ok' else 'FAILED: ' + result:6}"
-                          f"  {check.replace(lab.dir, '<lab>')}")
-                ok = ok and report["ok"]
-        print("== copy-on-write: a volume cloned from the image as client.cinder")
-        ok = _clone_check(lab) and ok
-        roots = os.path.join(lab.dir, "roots")
-        print(f"== config files written under {roots}/<minion>/etc")
-        print("demo " + ("succeeded" if ok else "FAILED"))
-        return 0 if ok else 1
+        _run_steps(lab)
+    except DemoFailed as failed:
+        status = 1
+        print(f"demo FAILED at {failed.step}: {failed.cause}")
+        if failed.log:
+            print(f"   read: {failed.log}")
+    except KeyboardInterrupt:
+        status = 130
+        print("demo interrupted")
     finally:
         if keep:
-            print(f"lab left running: ./run lab down --dir {lab.dir}")
+            print(f"lab left running in {lab.dir}: ./run lab down --dir {lab.dir} stops it")
         else:
-            lab.down()
+            try:
+                lab.down()
+                print(f"lab stopped (its files and logs stay in {lab.dir}); "
+                      "./run demo --keep leaves it running")
+            except Exception as error:  # pylint: disable=broad-except
+                status = status or 1
+                print(f"demo FAILED at lab down: {type(error).__name__}: {_one_line(error)}")
+    return status

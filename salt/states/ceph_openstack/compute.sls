@@ -13,9 +13,9 @@ include:
   - ceph_openstack.validate
   - ceph_openstack.client
 
-{%- for dir in [paths.guest_socket_dir, paths.guest_log_dir] %}
+{%- for kind, dir in [('socket', paths.guest_socket_dir), ('log', paths.guest_log_dir)] %}
 
-ceph_openstack-guest-dir-{{ loop.index }}:
+ceph_openstack-guest-{{ kind }}-dir:
   file.directory:
     - name: {{ dir | json }}
     - user: {{ lookup.owners.qemu | json }}
