@@ -18,10 +18,11 @@ esac
 
 APT_PACKAGES="ceph-mon ceph-mgr ceph-osd ceph-common libvirt-daemon libvirt-clients
 libvirt-dev pkg-config gcc python3-dev python3-venv qemu-utils strace python3-rbd python3-rados"
-# Installed by name where the distribution has them: Debian 13's libvirt-daemon only
-# recommends its QEMU and secret drivers (without them: "no connection driver available");
-# Debian 12 has no separate secret driver package (the driver is in libvirt-daemon).
-APT_IF_AVAILABLE="libvirt-daemon-driver-qemu libvirt-daemon-driver-secret"
+# libvirt's QEMU and secret drivers: Debian 13's libvirt-daemon only recommends them
+# (without them: "no connection driver available"), so while a driver's module is missing
+# its package libvirt-daemon-driver-<name> is installed by name where the distribution
+# has one (Debian 12 has no separate secret driver package: libvirt-daemon holds it).
+LIBVIRT_DRIVERS="qemu secret"
 
 # The system Python, never a pyenv or other interpreter first on PATH.
 PYTHON=/usr/bin/python3
@@ -82,8 +83,10 @@ if [ -n "$missing" ]; then
     step "apt-get update (package lists)" apt_get update
     updated=1
 fi
-for pkg in $APT_IF_AVAILABLE; do
-    if ! installed "$pkg" && apt-cache show --no-all-versions "$pkg" >/dev/null 2>&1; then
+for driver in $LIBVIRT_DRIVERS; do
+    pkg=libvirt-daemon-driver-$driver
+    if ! ls /usr/lib/*/libvirt/connection-driver/libvirt_driver_"$driver".so >/dev/null 2>&1 &&
+        ! installed "$pkg" && apt-cache show --no-all-versions "$pkg" >/dev/null 2>&1; then
         missing="$missing $pkg"
     fi
 done
