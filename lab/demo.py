@@ -170,7 +170,10 @@ def _clone_check(lab):
 def _health(lab):
     """Ceph health checks other than what the lab waits for, by code."""
     other = getattr(lab.ceph, "other_health_checks", None)
-    codes = other() if other else []
+    try:
+        codes = other() if other else []
+    except Exception as error:  # pylint: disable=broad-except
+        codes = [f"(not readable: {_one_line(error, 200)})"]
     if codes:
         print(f"   ceph reports other health checks (not waited on): {', '.join(codes)}")
 
@@ -217,12 +220,13 @@ def _run_steps(lab):
 
 def run_demo(lab, keep=False):
     """Run the demo on a fresh lab in ``lab.dir``; 0 on success, 1 on failure."""
-    if any(part.running() for part in (lab.glance, lab.salt, lab.libvirt, lab.ceph)):
-        lab.down()
-    shutil.rmtree(lab.dir, ignore_errors=True)
     print(f"== lab: {lab.dir}")
     status = 0
     try:
+        with _step("removing the previous lab"):
+            if any(part.running() for part in (lab.glance, lab.salt, lab.libvirt, lab.ceph)):
+                lab.down()
+            shutil.rmtree(lab.dir, ignore_errors=True)
         _run_steps(lab)
     except DemoFailed as failed:
         status = 1
