@@ -71,7 +71,11 @@ def main(argv=None):
                         help="Ceph release of a new lab (default: $CEPH_RELEASE, else the "
                              "host's packages); an existing lab keeps its own")
     args = parser.parse_args(argv)
-    lab = Lab(args.dir, args.ceph)
+    # up and demo make a lab of the release asked for; status and down find a lab's own.
+    wanted = args.ceph
+    if args.command in ("up", "demo"):
+        wanted = wanted or os.environ.get("CEPH_RELEASE")
+    lab = Lab(args.dir, wanted)
 
     if args.command == "up":
         timings = lab.up()

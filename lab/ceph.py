@@ -94,8 +94,8 @@ def sandbox_client_conf(root, client, dest):
 class CephLab:
     """
     A one-node Ceph cluster under ``directory``, of Ceph ``ceph_release`` (pacific,
-    reef or tentacle; default ``$CEPH_RELEASE``, else the host's packages). A cluster
-    keeps the release it was made with (``<dir>/release``).
+    reef or tentacle); without it, the release the cluster was made with
+    (``<dir>/release``), else ``$CEPH_RELEASE``, else the host's packages.
     """
 
     def __init__(self, directory, ceph_release=None):
@@ -104,17 +104,24 @@ class CephLab:
         self.admin_keyring = os.path.join(self.dir, f"{CLUSTER}.client.admin.keyring")
         self.piddir = os.path.join(self.dir, "pids")
         self.logdir = os.path.join(self.dir, "log")
-        recorded = os.path.join(self.dir, "release")
-        if os.path.exists(recorded):
-            with open(recorded) as name:
-                ceph_release = name.read().strip()
-        self.release = release.selected(ceph_release)
+        self.release = release.selected(ceph_release or self._recorded_release())
         #: Directory of the release's wrappers (first on PATH), or None for the host's.
         self.bindir = release.bindir(self.release) if release.needs_root(self.release) else None
+
+    def _recorded_release(self):
+        try:
+            with open(os.path.join(self.dir, "release")) as name:
+                return name.read().strip() or None
+        except FileNotFoundError:
+            return None
 
     def prepare(self):
         """Record the release and, for another release's root, write its wrappers (building
         the root on first use). Done by ``up``; cheap when done already."""
+        recorded = self._recorded_release()
+        if self.exists() and recorded not in (None, self.release):
+            raise RuntimeError(f"the cluster in {self.dir} runs Ceph {recorded}, not "
+                               f"{self.release}: stop it and remove the directory first")
         os.makedirs(self.dir, exist_ok=True)
         with open(os.path.join(self.dir, "release"), "w") as out:
             out.write(self.release + "\n")
