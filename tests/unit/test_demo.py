@@ -16,7 +16,7 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from lab import demo, report  # noqa: E402
+from lab import demo, release, report  # noqa: E402
 
 DATA = pathlib.Path(__file__).resolve().parent / "data" / "demo"
 LAB = "/tmp/ceph_openstack-lab"
@@ -141,10 +141,11 @@ class _Lab:
     """A lab whose parts start (or fail) as told, whose Salt answers with recorded
     returns, and whose Glance lists ``images``."""
 
-    def __init__(self, directory, fail_in=None, images=(), health=()):
+    def __init__(self, directory, fail_in=None, images=(), health=(), ceph_release=None):
         self.dir = str(directory)
         self.ceph, self.libvirt, self.salt, self.glance = (
             _Part(directory / part) for part in ("ceph", "libvirt", "salt", "glance"))
+        self.ceph.release = ceph_release or release.host_release()
         self.ceph.other_health_checks = lambda: list(health)
         self.salt.salt, self.salt.salt_run = self._salt, self._salt_run
         self.glance.up_for_controller = lambda root: None
@@ -213,6 +214,21 @@ def test_no_image_in_glance_fails_the_clone_check_step_not_with_a_traceback(tmp_
     assert lab.stopped and lab.rollouts == 3
     saved = tmp_path / "lab" / "demo" / "rollout-3.json"
     assert json.loads(saved.read_text()) == rollout(3)
+
+
+def test_on_tentacle_the_demo_leaves_out_glance_saying_why(tmp_path, capsys):
+    if release.host_release() == "tentacle":
+        pytest.skip("the host's own librbd reads Tentacle's keys")
+    lab = _Lab(tmp_path / "lab", ceph_release="tentacle")
+    replies = iter([rollout(1), rollout(3)])
+    lab.salt.salt_run = lambda *args: next(replies)
+    assert demo.run_demo(lab) == 0
+    out = capsys.readouterr().out
+    assert "== images and the clone check are left out: the lab's Glance uses the host's " \
+           "librbd" in out
+    assert "== second rollout: nothing left to change" in out
+    assert "third rollout" not in out and "copy-on-write" not in out
+    assert "demo succeeded" in out
 
 
 @pytest.mark.parametrize("number", [1, 2])
