@@ -8,8 +8,8 @@ OpenStack. This script installs nova, cinder, glance and glance_store at their
 current releases into a throwaway venv under /tmp (about 60 s and 660 MB), runs
 each service's ``oslo-config-generator --format json`` with the namespaces of its
 own sample-config generator file, and writes per service a compact JSON holding,
-per group, option name -> type (oslo type name), choices, min/max and
-deprecated_for_removal, plus the deprecated (renamed) option names.
+per group, option name -> type (oslo type name), choices, min/max,
+deprecated_for_removal and secret, plus the deprecated (renamed) option names.
 
 Two kinds of options are registered only at run time, so the generator cannot
 list them; the script adds them from the same venv:
@@ -26,6 +26,7 @@ Usage::
 
     python3 scripts/gen_oslo_schema.py                 # fresh venv, removed afterwards
     python3 scripts/gen_oslo_schema.py --venv /tmp/v   # reuse (or create and keep) a venv
+    python3 scripts/gen_oslo_schema.py --same-releases # the releases of the current snapshots
 """
 
 import argparse
@@ -134,13 +135,21 @@ def run(argv, **kwargs):
     return result.stdout
 
 
-def make_venv(venv):
+def snapshot_releases(out):
+    """PACKAGES (and oslo.config) pinned to the releases the snapshots in ``out`` record."""
+    with open(os.path.join(out, "nova.json")) as handle:
+        releases = json.load(handle)["packages"]
+    return ["{}=={}".format(package, releases[package.split("[")[0]])
+            for package in PACKAGES + ["oslo.config"]]
+
+
+def make_venv(venv, packages):
     """Create ``venv`` with the OpenStack services installed, unless it already has them."""
     python = os.path.join(venv, "bin", "python")
     if not os.path.exists(os.path.join(venv, "bin", "oslo-config-generator")):
-        print("installing {} into {} ...".format(" ".join(PACKAGES), venv), flush=True)
+        print("installing {} into {} ...".format(" ".join(packages), venv), flush=True)
         run([sys.executable, "-m", "venv", venv])
-        run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"] + PACKAGES)
+        run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"] + packages)
     return python
 
 
@@ -181,6 +190,8 @@ def compact_option(entry):
             option[bound] = entry[bound]
     if entry.get("deprecated_for_removal"):
         option["deprecated_for_removal"] = True
+    if entry.get("secret"):
+        option["secret"] = True  # oslo masks its value in logs; so does openstack_ini
     return option
 
 
@@ -220,13 +231,16 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--venv", help="venv to use (created if missing, then kept)")
     parser.add_argument("--out", default=DEFAULT_OUT, help="output directory")
+    parser.add_argument("--same-releases", action="store_true",
+                        help="install the releases the snapshots in --out were made from")
     args = parser.parse_args()
+    packages = snapshot_releases(args.out) if args.same_releases else PACKAGES
 
     started = time.monotonic()
     venv = args.venv or tempfile.mkdtemp(prefix="oslo-schema-venv-", dir="/tmp")
     workdir = tempfile.mkdtemp(prefix="oslo-schema-work-", dir="/tmp")
     try:
-        python = make_venv(venv)
+        python = make_venv(venv, packages)
         installed = versions(python)
         extras = json.loads(run([python, "-c", EXTRAS_SNIPPET], cwd=workdir))
         os.makedirs(args.out, exist_ok=True)

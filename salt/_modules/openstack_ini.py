@@ -22,10 +22,12 @@ repeats of a single-valued key collapsed into one line); a new key goes right af
 its commented default (``#images_type = default``) or at the end of its section; a
 missing section is appended to the file, a missing file is created.
 
-Secrets: values of keys whose names contain ``password``, ``secret``, ``key`` or
-``token`` (any case), or that the caller lists in ``secret_keys`` (``key`` or
-``section/key``), are shown as ``********`` in changes and in :func:`get` output
-(unless ``unmask=True``), and are never logged.
+Secrets: values of options OpenStack marks secret (oslo ``secret=True``, e.g.
+``[DEFAULT] transport_url``, ``[database] connection``), of keys whose names contain
+``password``, ``secret``, ``key`` or ``token`` (any case), or that the caller lists in
+``secret_keys`` (``key`` or ``section/key``), are shown as ``********`` in changes and in
+:func:`get` output (unless ``unmask=True``); in every other value the password of a URL
+is (``rabbit://nova:********@ctl:5672/``). Values are never logged.
 """
 
 import grp

@@ -24,8 +24,12 @@ multi-valued key such as ``[pci] device_spec`` writes one line per value).
         - sections:
             libvirt: [live_migration_flag]
 
-``changes`` maps ``section/key`` to ``{"old": ..., "new": ...}`` (secret values shown
-as ``********``), plus ``user``/``group``/``mode`` when those change.
+``changes`` maps ``section/key`` to ``{"old": ..., "new": ...}``, plus
+``user``/``group``/``mode`` when those change. Secrets are masked there, also under
+``test=True``: the whole value (``********``) of an option OpenStack marks secret
+(``[DEFAULT] transport_url``, ``[database] connection``, passwords, ...), of a key named
+like password/secret/key/token, or of one listed in ``secret_keys``; in any other value
+the password of a URL (``rabbit://nova:********@ctl:5672/``). Comments name keys only.
 """
 
 import logging
@@ -74,7 +78,8 @@ def options_present(name, sections, secret_keys=None, user=None, group=None, mod
         ``{section: {key: value}}``.
     secret_keys
         More keys (``key`` or ``section/key``) whose values are masked in changes;
-        keys named like password, secret, key or token are always masked.
+        options OpenStack marks secret and keys named like password, secret, key or
+        token are always masked, and so is the password of a URL in any value.
     user, group, mode
         Enforce owner, group and mode; unset ones are kept as they are.
 

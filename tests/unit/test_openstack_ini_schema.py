@@ -69,6 +69,23 @@ def test_multi_valued_table_has_no_stale_entries():
         assert entry in multi or renamed.get(entry) in multi, entry
 
 
+def test_secret_table_matches_the_snapshots():
+    """The editor masks every option OpenStack marks secret, and only those (plus names)."""
+    gen = load_module("gen_oslo_secrets", "scripts/gen_oslo_secrets.py")
+    expected = gen.secret_options(str(SCHEMA_DIR))
+    assert ini.SECRET_OPTIONS == expected
+    assert {"DEFAULT/transport_url", "database/connection", "*/chap_password"} <= expected
+    source = (REPO / "salt" / "_utils" / "openstack_ini.py").read_text()
+    assert gen.rewrite(source, expected) == source  # the generated block is as written
+
+
+def test_snapshots_record_the_secret_flag():
+    for service in oslo_check.SERVICES:
+        groups = oslo_check.load_schema(service)["groups"]
+        assert groups["DEFAULT"]["transport_url"].get("secret") is True, service
+        assert groups["DEFAULT"]["debug"].get("secret") is None, service
+
+
 def test_snapshot_files_are_compact_json():
     for path in sorted(SCHEMA_DIR.glob("*.json")):
         assert path.stat().st_size < 200_000

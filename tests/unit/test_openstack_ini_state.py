@@ -83,6 +83,32 @@ def test_secret_keys_and_mode_pass_through(state_mod, conf):
     }
 
 
+NOVA = ("[DEFAULT]\ntransport_url = rabbit://nova:0ld=pw@ctl:5672/\n"
+        "[database]\nconnection = mysql+pymysql://nova:0lddb@db/nova\n")
+NOVA_SECRETS = {
+    "DEFAULT": {"transport_url": "rabbit://nova:s3cr=t@ctl:5672,nova2:s3cr2@ctl2:5672/"},
+    "database": {"connection": "mysql+pymysql://nova:n3wdb@db/nova"},
+    "glance": {"api_servers": "http://svc:ap1pw@ctl:9292"},
+}
+
+
+@pytest.mark.parametrize("test", [True, False])
+def test_no_password_in_changes_or_comment(state_mod, state_opts, tmp_path, test):
+    conf = write_text(tmp_path / "nova.conf", NOVA)
+    state_opts["test"] = test
+    ret = state_mod.options_present(conf, NOVA_SECRETS)
+    assert ret["result"] is (None if test else True)
+    assert ret["changes"] == {
+        "DEFAULT/transport_url": {"old": ini.MASK, "new": ini.MASK},
+        "database/connection": {"old": ini.MASK, "new": ini.MASK},
+        "glance/api_servers": {"old": None, "new": "http://svc:********@ctl:9292"},
+    }
+    for secret in ("0ld=pw", "0lddb", "s3cr=t", "s3cr2", "n3wdb", "ap1pw"):
+        assert secret not in repr(ret)
+    # the values themselves are written (or, under test=True, not yet)
+    assert ("s3cr=t" in read_bytes(conf).decode()) is not test
+
+
 @pytest.mark.parametrize(
     "sections",
     [

@@ -382,3 +382,61 @@ def test_remove_refuses_bad_input(sections):
 def test_mask_dict_hides_secret_values_only():
     data = {"a": {"password": "p", "host": "h", "keys": ["1", "2"]}}
     assert ini.mask_dict(data) == {"a": {"password": ini.MASK, "host": "h", "keys": ini.MASK}}
+
+
+# --------------------------------------------------------------------------- URL passwords
+
+
+@pytest.mark.parametrize(
+    "value, shown",
+    [
+        ("rabbit://nova:s3cr=t@ctl:5672/", "rabbit://nova:********@ctl:5672/"),
+        ("rabbit://u:p@h1:5672,u2:p2@h2:5672/", "rabbit://u:********@h1:5672,u2:********@h2:5672/"),
+        ("rabbit://u:p@[::1]:5672,v:q@[fe80::1]:5672/vhost",
+         "rabbit://u:********@[::1]:5672,v:********@[fe80::1]:5672/vhost"),
+        ("mysql+pymysql://nova:pa@ss:w/rd,x@db/nova?charset=utf8",
+         "mysql+pymysql://nova:********@db/nova?charset=utf8"),
+        ("rabbit://u:pa://ss@h/", "rabbit://u:********@h/"),
+        ("rabbit://:only-password@h/", "rabbit://:********@h/"),
+        ("a://u:p@h b://u2:p2@h2", "a://u:********@h b://u2:********@h2"),
+        ("url=http://u:p@h/x", "url=http://u:********@h/x"),
+        ("rabbit://guest@ctl:5672/", "rabbit://guest@ctl:5672/"),
+        ("rabbit://u1@h1,u2@h2/", "rabbit://u1@h1,u2@h2/"),
+        ("http://ctl:9292", "http://ctl:9292"),
+        ("volumes", "volumes"),
+        ("", ""),
+    ],
+)
+def test_url_passwords_are_masked(value, shown):
+    assert ini.mask_url_passwords(value) == shown
+
+
+def test_changes_mask_url_passwords_and_secret_options():
+    text = "[DEFAULT]\ntransport_url = rabbit://nova:0ld=pw@ctl:5672/\n[database]\nconnection = x\n"
+    sections = {
+        "DEFAULT": {"transport_url": "rabbit://nova:s3cr=t@ctl:5672/"},
+        "database": {"connection": "mysql+pymysql://nova:dbpw@db/nova"},
+        "glance": {"api_servers": "http://u:apipw@ctl:9292,http://u:apipw2@ctl2:9292"},
+        "pci": {"alias": ["http://a:alias1@h", "plain"]},  # multi-valued: one value a line
+        "ceph": {"chap_password": "c4ap-v4lue"},  # a backend option: any section name
+    }
+    _, changes = merged(text, sections)
+    assert changes == {
+        "DEFAULT/transport_url": {"old": ini.MASK, "new": ini.MASK},  # oslo secret=True
+        "database/connection": {"old": ini.MASK, "new": ini.MASK},
+        "glance/api_servers": {
+            "old": None, "new": "http://u:********@ctl:9292,http://u:********@ctl2:9292"},
+        "pci/alias": {"old": None, "new": ["http://a:********@h", "plain"]},
+        "ceph/chap_password": {"old": None, "new": ini.MASK},
+    }
+    for secret in ("0ld=pw", "s3cr=t", "dbpw", "apipw", "alias1", "c4ap-v4lue"):
+        assert secret not in repr(changes)
+
+
+def test_mask_dict_masks_url_passwords_and_secret_options():
+    data = {"DEFAULT": {"transport_url": "rabbit://u:p@h/", "my_url": "http://u:p@h/"},
+            "cache": {"memcache_password": "p"}}  # a deprecated name of [cache] password
+    assert ini.mask_dict(data) == {
+        "DEFAULT": {"transport_url": ini.MASK, "my_url": "http://u:********@h/"},
+        "cache": {"memcache_password": ini.MASK},
+    }
