@@ -20,11 +20,12 @@ is never shown, nor anything else that parses as a cephx key.
 
 Two passes: the first checks the shape (known keys, types, ranges, names) from a
 table per record; the second checks references between parts (a backend's pool,
-client and secret exist, clients have the roles the services need, libvirt secret
-UUIDs are unambiguous). Required fields are those defaults.yaml gives no value for:
-``clients.*.caps``/``roles``, ``libvirt.secrets.*.uuid``, ``pool`` and ``client`` of
-each Cinder backend, the Cinder backup, Glance and Nova, Glance's ``backend`` and
-Nova's ``secret``.
+client and secret exist, clients have the roles the services need, each libvirt
+secret has a UUID of its own and each client at most one secret). Required fields are
+those defaults.yaml gives no value for (neither under ``ceph_openstack`` nor under
+``parts``): ``clients.*.caps``/``roles``, ``libvirt.secrets.*.uuid``, ``pool`` and
+``client`` of each Cinder backend, the Cinder backup, Glance and Nova, Glance's
+``backend`` and Nova's ``secret``.
 """
 
 import importlib.util
@@ -614,8 +615,9 @@ def _client_ref_problem(refs, client, role):
 
 
 def _secrets(out, refs):
-    """Each secret's client exists and reaches the computes; libvirt refuses one UUID for
-    two usages (usage is 'client.<client> secret') and one usage under two UUIDs."""
+    """Each secret's client exists and reaches the computes; each secret has a UUID of its
+    own (libvirt keeps one secret per UUID, whatever the client), and a client has one
+    secret (libvirt refuses one usage, 'client.<client> secret', under two UUIDs)."""
     by_uuid, by_client = {}, {}
     # In name order, so the secret named in a conflict does not depend on how the pillar
     # was merged.
@@ -624,21 +626,27 @@ def _secrets(out, refs):
             continue
         path = ["ceph_openstack", "libvirt", "secrets", name]
         client = refs.secret_client(name)
+        uuid = secret.get("uuid")
+        if isinstance(uuid, str) and _UUID.match(uuid):
+            uuid = uuid.lower()
+            other = by_uuid.setdefault(uuid, (name, client))
+            if other[0] != name:
+                whose = ("for the same client" if other[1] == client else
+                         f"which holds the key of client {_show(other[1])}")
+                where = _at(["ceph_openstack", "libvirt", "secrets", other[0], "uuid"])
+                _add(out, path + ["uuid"],
+                     f"same UUID as {where} ({whose}); libvirt keeps one secret per UUID: "
+                     "give each secret its own UUID, or use one secret in several places")
+        else:
+            uuid = None
         if not isinstance(client, str):
             continue
         client_path = path + ["client"] if "client" in secret else path
         problem = _client_ref_problem(refs, client, "compute")
         if problem:
             _add(out, client_path, problem)
-        uuid = secret.get("uuid")
-        if not isinstance(uuid, str) or not _UUID.match(uuid):
+        if uuid is None:
             continue
-        uuid = uuid.lower()
-        other = by_uuid.setdefault(uuid, (name, client))
-        if other[1] != client:
-            _add(out, path + ["uuid"],
-                 f"same UUID as secret {other[0]!r}, which holds the key of another client "
-                 f"({_show(other[1])}); libvirt keeps one secret per UUID")
         other = by_client.setdefault(client, (name, uuid))
         if other[1] != uuid:
             _add(out, client_path,

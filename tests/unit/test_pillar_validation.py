@@ -266,11 +266,21 @@ def test_ipv6_read_as_a_number_hints_at_quotes():
     ]
 
 
-def test_same_uuid_same_client_is_fine():
+@pytest.mark.parametrize("client, whose", [
+    ("cinder", "for the same client"),
+    ("glance", "which holds the key of client 'cinder'"),
+])
+def test_one_uuid_for_two_secrets_is_refused_whatever_the_client(client, whose):
     pillar = example()
-    pillar["libvirt"]["secrets"]["cinder-again"] = {
-        "uuid": pillar["libvirt"]["secrets"]["cinder"]["uuid"], "client": "cinder"}
-    assert problems(pillar) == []
+    pillar["clients"]["glance"]["roles"].append("compute")
+    pillar["libvirt"]["secrets"]["second"] = {
+        "uuid": pillar["libvirt"]["secrets"]["cinder"]["uuid"].upper(), "client": client}
+    found = [p for p in problems(pillar) if "same UUID" in p]
+    assert found == [
+        "ceph_openstack:libvirt:secrets:second:uuid: same UUID as "
+        f"ceph_openstack:libvirt:secrets:cinder:uuid ({whose}); libvirt keeps one secret per "
+        "UUID: give each secret its own UUID, or use one secret in several places"
+    ]
 
 
 def test_secret_client_defaults_to_its_name():
