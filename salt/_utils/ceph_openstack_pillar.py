@@ -123,10 +123,6 @@ def _is_mapping(out, path, value):
 # Each takes (out, path, value) and appends a problem for a bad value.
 
 
-def _any_mapping(out, path, value):
-    _is_mapping(out, path, value)
-
-
 def _bool(out, path, value):
     if not isinstance(value, bool):
         _add(out, path, f"must be true or false, not {_kind(value)}")
@@ -529,6 +525,66 @@ _IMAGES = _record(
     }
 )
 
+def _path(out, path, value):
+    """An absolute path on one line."""
+    _string(out, path, value)
+    if isinstance(value, str) and value.strip() and not value.startswith("/"):
+        _add(out, path, "must be an absolute path")
+
+
+def _root(out, path, value):
+    """'' (no prefix), or an absolute path put in front of every path the formula manages."""
+    if value != "":
+        _path(out, path, value)
+
+
+def _repo_url(out, path, value):
+    """A URL template: map.jinja fills in ``{release}`` with str.format."""
+    _string(out, path, value)
+    if isinstance(value, str):
+        try:
+            value.format(release="reef")
+        except (KeyError, IndexError, ValueError):
+            _add(out, path, "may hold no other placeholder than {release} (write {{ and }} "
+                            "for literal braces)")
+
+
+def _package_list(out, path, value):
+    if not isinstance(value, list):
+        _add(out, path, f"must be a list of package names, not {_kind(value)}")
+        return
+    for index, item in enumerate(value):
+        if not isinstance(item, str) or not item.strip() or _has_control(item):
+            _add(out, path, f"item {index} must be a package name")
+
+
+def _strings(keys):
+    """A mapping of some of ``keys``, each to a non-empty string."""
+    return _record({key: _string for key in keys})
+
+
+_SERVICE_USERS = ("cinder", "glance", "nova", "qemu")
+
+#: Overrides of osfamilymap.yaml (map.jinja reads exactly these).
+_LOOKUP = _record(
+    {
+        "root": _root,
+        "ceph_dir": _path,
+        "hosts_file": _path,
+        "cinder_conf": _path,
+        "glance_conf": _path,
+        "nova_conf": _path,
+        "guest_socket_dir": _path,
+        "guest_log_dir": _path,
+        "libvirt_uri": _optional(_string),
+        "owners": _strings(_SERVICE_USERS),
+        "groups": _strings(_SERVICE_USERS),
+        "pkgs": _named(_name_problem, _package_list),
+        "services": _strings(("cinder_volume", "cinder_backup", "glance_api", "nova_compute")),
+        "repo": _record({"url": _repo_url, "key_url": _string}),
+    }
+)
+
 #: Every top-level key: those of pillar.example (fsid and mon_host are commented out
 #: there) and of defaults.yaml.
 _TOP = {
@@ -549,7 +605,7 @@ _TOP = {
     "compute_client": _options,
     "services": _record({"restart": _bool}),
     "rollout": _record({"compute_batch": _positive_int}),
-    "lookup": _any_mapping,
+    "lookup": _LOOKUP,
 }
 
 TOP_LEVEL_KEYS = tuple(_TOP)

@@ -6,48 +6,34 @@ keyring once, and the mon part publishes the keys before the controller or
 compute part reads them from the mine.
 """
 
-import shutil
-
 import pytest
 import yaml
 
 from tests.conftest import ROOT
+from tests.support.formula import (
+    ROLE_COMBINATIONS,
+    formula_loaders,
+    low_chunks,
+    low_chunks_per_roles,
+)
 
-
-COMBINATIONS = [
-    ["mon", "controller"],
-    ["mon", "compute"],
-    ["controller", "compute"],
-    ["mon", "controller", "compute"],
-]
+# Nodes with several roles.
+COMBINATIONS = [combo for combo in ROLE_COMBINATIONS if len(combo) > 1]
 
 
 @pytest.fixture
 def colocated(request, minion_opts, tmp_path):
     """Salt's loaders for a node whose `role` grain is the test's parameter."""
-    from saltfactories.utils.functional import Loaders
-
-    pillar_root = tmp_path / "pillar"
-    pillar_root.mkdir()
-    shutil.copy(ROOT / "pillar.example", pillar_root / "ceph_openstack.sls")
-    (pillar_root / "top.sls").write_text(yaml.safe_dump({"base": {"*": ["ceph_openstack"]}}))
-    loaders = Loaders(dict(minion_opts, pillar_roots={"base": [str(pillar_root)]}))
-    # Salt's loader reads static grains only from a config file; set the role directly.
+    loaders = formula_loaders(minion_opts, tmp_path / "pillar", ROOT / "pillar.example")
     loaders.grains["role"] = request.param
     yield loaders
     loaders.reset_state()
 
 
-def _chunks(loaders):
-    chunks = loaders.modules.state.show_low_sls("ceph_openstack")
-    assert isinstance(chunks, list), chunks  # a render error is a list of strings
-    return sorted(chunks, key=lambda chunk: chunk["order"])
-
-
 @pytest.mark.parametrize("colocated", [c for c in COMBINATIONS if "mon" in c], ids="+".join,
                          indirect=True)
 def test_keys_are_published_before_any_part_reads_them(colocated):
-    order = [chunk["__id__"] for chunk in _chunks(colocated)]
+    order = [chunk["__id__"] for chunk in low_chunks(colocated)]
     published = order.index("ceph_openstack-published")
     readers = [i for i, sid in enumerate(order)
                if sid.startswith(("ceph_openstack-keyring-", "ceph_openstack-libvirt-secret-",
@@ -60,7 +46,7 @@ def test_keys_are_published_before_any_part_reads_them(colocated):
 @pytest.mark.parametrize("colocated", COMBINATIONS, ids="+".join, indirect=True)
 def test_shared_files_once_with_owners_for_every_role(colocated):
     roles = colocated.grains["role"]
-    chunks = {chunk["__id__"]: chunk for chunk in _chunks(colocated)}
+    chunks = {chunk["__id__"]: chunk for chunk in low_chunks(colocated)}
     keyrings = {sid[len("ceph_openstack-keyring-"):]: (chunk["user"], chunk["group"])
                 for sid, chunk in chunks.items() if sid.startswith("ceph_openstack-keyring-")}
     expected = {}
@@ -72,3 +58,13 @@ def test_shared_files_once_with_owners_for_every_role(colocated):
     assert keyrings == expected
     conf = chunks["ceph_openstack-ceph-conf"]
     assert ("client" in conf) == ("compute" in roles)
+
+
+def test_the_shortcut_renders_what_show_low_sls_renders(minion_opts, tmp_path):
+    """tests/support/formula.low_chunks_per_roles (one HighState for all role combinations)
+    gives the chunks of state.show_low_sls, for each combination of pillar.example."""
+    loaders = formula_loaders(minion_opts, tmp_path / "pillar")
+    pillar = yaml.safe_load((ROOT / "pillar.example").read_text())
+    fast = low_chunks_per_roles(loaders, pillar)
+    for roles in ROLE_COMBINATIONS:
+        assert fast[tuple(roles)] == low_chunks(loaders, roles, pillar=pillar), roles

@@ -2,7 +2,7 @@
     `role`), so that a node that is both controller and compute has them once. A keyring
     both roles read (cinder's, by default) is owned by the controller's service user, with
     nova's group; ceph.conf has the guests' [client] options when the node is a compute. #}
-{%- from "ceph_openstack/map.jinja" import co, paths, keyring_path, roles with context %}
+{%- from "ceph_openstack/map.jinja" import co, paths, keyring_path, roles, problems with context %}
 {%- set lookup = co.lookup %}
 {%- set glance = co.glance %}
 {%- set owners = {} %}
@@ -19,6 +19,8 @@
 {%- endfor %}
 include:
   - ceph_openstack.validate
+{#- A pillar with a problem: nothing but the check of ceph_openstack.validate. #}
+{%- if not problems %}
 
 ceph_openstack-ceph-conf:
   ceph_openstack.ceph_conf:
@@ -40,3 +42,4 @@ ceph_openstack-keyring-{{ client }}:
     - group: {{ owner[1] | json }}
     - mode: '0640'
 {%- endfor %}
+{%- endif %}

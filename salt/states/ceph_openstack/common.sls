@@ -1,7 +1,9 @@
 {#- Every node: /etc/hosts entries, the Ceph repository (optional) and client packages. #}
-{%- from "ceph_openstack/map.jinja" import co, roles with context %}
+{%- from "ceph_openstack/map.jinja" import co, roles, problems with context %}
 include:
   - ceph_openstack.validate
+{#- A pillar with a problem: nothing but the check of ceph_openstack.validate. #}
+{%- if not problems %}
 
 {%- for host, address in co.hosts.items() %}
 ceph_openstack-host-{{ host }}:
@@ -39,5 +41,6 @@ ceph_openstack-packages:
 {%- if co.repo.manage %}
     - require:
       - pkgrepo: ceph_openstack-repo
+{%- endif %}
 {%- endif %}
 {%- endif %}

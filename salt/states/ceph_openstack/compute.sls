@@ -1,6 +1,6 @@
 {#- Compute role: ceph.conf with the guests' [client] options, their socket and log
     directories, the client keyring nova uses, the libvirt secrets, and nova.conf [libvirt]. #}
-{%- from "ceph_openstack/map.jinja" import co, paths with context %}
+{%- from "ceph_openstack/map.jinja" import co, paths, problems with context %}
 {%- set lookup = co.lookup %}
 {%- set secrets = co.libvirt.secrets %}
 {%- set nova = co.nova %}
@@ -12,6 +12,8 @@
 include:
   - ceph_openstack.validate
   - ceph_openstack.client
+{#- A pillar with a problem: nothing but the check of ceph_openstack.validate. #}
+{%- if not problems %}
 
 {%- for kind, dir in [('socket', paths.guest_socket_dir), ('log', paths.guest_log_dir)] %}
 
@@ -29,7 +31,7 @@ ceph_openstack-guest-{{ kind }}-dir:
 ceph_openstack-libvirt-secret-{{ name }}:
   ceph_openstack.libvirt_secret:
     - name: {{ secret.uuid | json }}
-    - client: {{ secret.get('client', name) | json }}
+    - client: {{ secret.client | json }}
     - targets: {{ co.targets | json }}
 {%-   if lookup.libvirt_uri %}
     - uri: {{ lookup.libvirt_uri | json }}
@@ -43,11 +45,10 @@ ceph_openstack-libvirt-secret-{{ name }}:
         'images_rbd_ceph_conf': paths.ceph_conf_real,
         'rbd_user': nova.client,
       } %}
-{%-   if nova.get('secret') %}
-{%-     do libvirt.update({'rbd_secret_uuid': secrets[nova.secret].uuid}) %}
-{%-   endif %}
-{%-   do libvirt.update(nova.get('options') or {}) %}
-{%-   set nova_sections = salt['slsutil.merge']({'libvirt': libvirt}, nova.conf or {}, strategy='recurse') %}
+{%-   do libvirt.update({'rbd_secret_uuid': secrets[nova.secret].uuid}) %}
+{%-   do libvirt.update(nova.options) %}
+{%-   set nova_sections = salt['slsutil.merge']({'libvirt': libvirt}, nova.conf,
+                                              strategy='recurse') %}
 
 ceph_openstack-nova-conf:
   openstack_ini.options_present:
@@ -68,4 +69,5 @@ ceph_openstack-service-nova_compute:
       - ceph_openstack: {{ keyring_id }}
 {%-     endfor %}
 {%-   endif %}
+{%- endif %}
 {%- endif %}

@@ -1,6 +1,6 @@
 {#- Controller role: ceph.conf, keyrings for glance, cinder and cinder-backup, and the Ceph
     options of cinder.conf and glance-api.conf; services restart when those change. #}
-{%- from "ceph_openstack/map.jinja" import co, paths with context %}
+{%- from "ceph_openstack/map.jinja" import co, paths, problems with context %}
 {%- set lookup = co.lookup %}
 {%- set secrets = co.libvirt.secrets %}
 {%- set glance = co.glance %}
@@ -12,6 +12,8 @@
 include:
   - ceph_openstack.validate
   - ceph_openstack.client
+{#- A pillar with a problem: nothing but the check of ceph_openstack.validate. #}
+{%- if not problems %}
 
 {#- cinder.conf: one section per RBD backend, listed in enabled_backends; backups on Ceph. #}
 {%- set cinder = co.cinder %}
@@ -27,10 +29,10 @@ include:
         'rbd_ceph_conf': paths.ceph_conf_real,
         'rbd_user': backend.client,
       } %}
-{%-   if backend.get('secret') %}
+{%-   if backend.secret %}
 {%-     do section.update({'rbd_secret_uuid': secrets[backend.secret].uuid}) %}
 {%-   endif %}
-{%-   do section.update(backend.get('options') or {}) %}
+{%-   do section.update(backend.options) %}
 {%-   do cinder_sections.update({name: section}) %}
 {%- endfor %}
 {%- if cinder.backup %}
@@ -40,9 +42,10 @@ include:
         'backup_ceph_user': cinder.backup.client,
         'backup_ceph_pool': cinder.backup.pool,
       }) %}
-{%-   do cinder_sections.DEFAULT.update(cinder.backup.get('options') or {}) %}
+{%-   do cinder_sections.DEFAULT.update(cinder.backup.options) %}
 {%- endif %}
-{%- set cinder_sections = salt['slsutil.merge'](cinder_sections, cinder.conf or {}, strategy='recurse') %}
+{%- set cinder_sections = salt['slsutil.merge'](cinder_sections, cinder.conf,
+                                              strategy='recurse') %}
 {%- if cinder.backends or cinder.backup or cinder.conf %}
 
 ceph_openstack-cinder-conf:
@@ -59,18 +62,19 @@ ceph_openstack-cinder-conf:
         'rbd_store_pool': glance.pool,
         'rbd_store_user': glance.client,
         'rbd_store_ceph_conf': paths.ceph_conf_real,
-        'rbd_store_chunk_size': glance.chunk_size | default(8),
+        'rbd_store_chunk_size': glance.chunk_size,
       } %}
-{%-   do store.update(glance.get('options') or {}) %}
+{%-   do store.update(glance.options) %}
 {%-   set glance_sections = {
         'DEFAULT': {
-          'enabled_backends': glance.backend | default('ceph') ~ ':rbd',
-          'show_image_direct_url': glance.show_image_direct_url | default(true),
+          'enabled_backends': glance.backend ~ ':rbd',
+          'show_image_direct_url': glance.show_image_direct_url,
         },
-        'glance_store': {'default_backend': glance.backend | default('ceph')},
-        glance.backend | default('ceph'): store,
+        'glance_store': {'default_backend': glance.backend},
+        glance.backend: store,
       } %}
-{%-   set glance_sections = salt['slsutil.merge'](glance_sections, glance.conf or {}, strategy='recurse') %}
+{%-   set glance_sections = salt['slsutil.merge'](glance_sections, glance.conf,
+                                                strategy='recurse') %}
 
 ceph_openstack-glance-conf:
   openstack_ini.options_present:
@@ -109,4 +113,5 @@ ceph_openstack-service-{{ unit }}:
       - ceph_openstack: {{ keyring_id }}
 {%-     endfor %}
 {%-   endfor %}
+{%- endif %}
 {%- endif %}

@@ -1,7 +1,9 @@
 {#- Mon role: pools, cephx users, and the keys and cluster facts published in the mine. #}
-{%- from "ceph_openstack/map.jinja" import co with context %}
+{%- from "ceph_openstack/map.jinja" import co, problems with context %}
 include:
   - ceph_openstack.validate
+{#- A pillar with a problem: nothing but the check of ceph_openstack.validate. #}
+{%- if not problems %}
 
 {%- for pool, props in co.pools.items() %}
 ceph_openstack-pool-{{ pool }}:
@@ -30,3 +32,4 @@ ceph_openstack-published:
   ceph_openstack.published:
     - clients: {{ publish | json }}
     - targets: {{ co.targets | json }}
+{%- endif %}
