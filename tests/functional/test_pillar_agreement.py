@@ -25,8 +25,12 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from tests.support.formula import ROLE_COMBINATIONS, formula_loaders, low_chunks
-from tests.support.formula import low_chunks_per_roles
+from tests.support.formula import (
+    ROLE_COMBINATIONS,
+    formula_loaders,
+    low_chunks,
+    low_chunks_per_roles,
+)
 from tests.support.modules import load
 
 validator = load("salt/_utils/ceph_openstack_pillar.py", "ceph_openstack_pillar_agreement")
