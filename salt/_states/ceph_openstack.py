@@ -14,9 +14,14 @@ Mine entries (published by the mon role, all changed ones in one ``mine.update``
     ``clients:<client>:roles`` (and the mons).
 ``ceph_openstack_cluster``
     ``ceph_openstack.cluster_info``: fsid and mon host, readable by every minion.
+``ceph_openstack_access``
+    The access rule (``allow_tgt``) of each key the mon published, as JSON,
+    readable by the mons: how a mon sees that ``targets`` or a client's roles
+    changed since it published a key.
 """
 
 import hmac
+import json
 import logging
 
 from salt.exceptions import CommandExecutionError
@@ -26,6 +31,7 @@ log = logging.getLogger(__name__)
 __virtualname__ = "ceph_openstack"
 
 CLUSTER_ALIAS = "ceph_openstack_cluster"
+ACCESS_ALIAS = "ceph_openstack_access"
 
 
 def __virtual__():
@@ -68,7 +74,8 @@ def _mine(tgt, tgt_type, alias):
     cache = __context__.setdefault("ceph_openstack.mine", {})
     if (tgt, alias) not in cache:
         clients = (__pillar__.get("ceph_openstack", {}) or {}).get("clients") or {}
-        aliases = sorted({key_alias(client) for client in clients} | {CLUSTER_ALIAS, alias})
+        aliases = sorted({key_alias(client) for client in clients}
+                         | {CLUSTER_ALIAS, ACCESS_ALIAS, alias})
         found = __salt__["mine.get"](tgt, aliases, tgt_type=tgt_type) or {}
         for name in aliases:
             cache[(tgt, name)] = dict(found.get(name) or {})
@@ -125,17 +132,53 @@ def _entry(function, args, allow_tgt):
             {"allow_tgt": allow_tgt}, {"allow_tgt_type": "compound"}]
 
 
+def _access_record(me):
+    """``{alias: allow_tgt}`` of the keys this mon published last (its access record)."""
+    record = _mine(me, "glob", ACCESS_ALIAS).get(me)
+    if isinstance(record, str):
+        try:
+            record = json.loads(record)
+        except ValueError:
+            record = {}
+    return record if isinstance(record, dict) else {}
+
+
+def _summary(stale, access, withdrawn, pending, test):
+    """The comment of a ``published`` run that changes (or would change) something."""
+    would = "would " if test else ""
+    parts = []
+    if stale or pending:
+        parts.append(f"{would}publish {', '.join(stale + pending)}" if test
+                     else f"published {', '.join(stale)}")
+    parts += [f"{alias} {would}{'be ' if test else 'now '}readable by {rule['new']}"
+              for alias, rule in sorted(access.items())]
+    if withdrawn:
+        parts.append(f"{would}withdr{'aw' if test else 'ew'} {', '.join(withdrawn)}")
+    comment = "; ".join(parts)
+    if pending:
+        comment += f" ({', '.join(pending)} once its user exists)"
+    return comment
+
+
 def published(name="ceph_openstack", clients=None, targets=None, **connection):
     """
     Publish the cluster facts and each client's key in the Salt mine, every
-    entry that is missing or stale in one ``mine.update`` (``mine.send`` waits
-    half a second per entry, which adds up over many clients). Run on a mon.
+    entry that is missing, stale or readable by the wrong minions in one
+    ``mine.update`` (``mine.send`` waits half a second per entry, which adds
+    up over many clients). Run on a mon.
 
     clients
         ``{client: [roles]}``: client.<client>'s key is readable by the
         minions of those roles (and the mons).
     targets
         The compound target of each role (pillar ``targets``).
+
+    Each key's access rule (``allow_tgt``) follows ``targets`` and the
+    client's roles: the mon keeps a record of the rule of every key it
+    published (mine entry ``ceph_openstack_access``, readable by the mons),
+    and republishes a key whose rule changed, so minions that no longer match
+    can no longer read it. The key of a client no longer in ``clients`` is
+    withdrawn (``mine.delete``). A run with nothing to change sends nothing.
 
     A key that cannot be read (its user is missing) fails the state, naming
     the client, after the other entries are published.
@@ -149,46 +192,71 @@ def published(name="ceph_openstack", clients=None, targets=None, **connection):
                         compute: 'G@role:compute'}
     """
     ret = _ret(name)
-    wanted, problems, pending = {}, [], []
+    clients = clients or {}
+    wanted, problems, pending, unread = {}, [], [], set()
     try:
         facts = __salt__["ceph_openstack.cluster_info"](**connection)
         wanted[CLUSTER_ALIAS] = (_entry("ceph_openstack.cluster_info", [], "*"), facts)
     except CommandExecutionError as exc:
         problems.append(f"cannot read the cluster's fsid and mon host: {exc.strerror}")
-    for client, roles in sorted((clients or {}).items()):
-        entity = f"client.{client}"
+    access = {}
+    for client, roles in sorted(clients.items()):
+        entity, alias = f"client.{client}", key_alias(client)
         try:
             key = __salt__["cephauth.get_key"](entity, **connection)
         except CommandExecutionError as exc:
+            unread.add(alias)
             if __opts__["test"]:  # the user may be created earlier in this very run
-                pending.append(key_alias(client))
+                pending.append(alias)
             else:
                 problems.append(f"cannot read the key of {entity}: {exc.strerror}")
             continue
-        entry = _entry("cephauth.get_key", [entity], _acl(roles, targets))
-        wanted[key_alias(client)] = (entry, key)
+        access[alias] = _acl(roles, targets)
+        wanted[alias] = (_entry("cephauth.get_key", [entity], access[alias]), key)
 
     me = __grains__["id"]
+    record = _access_record(me)
     stale = sorted(
         alias for alias, (_, current) in wanted.items()
         if not _same(_mine(me, "glob", alias).get(me), current)
+        or (alias in access and record.get(alias) != access[alias])
     )
-    changes = {"published": stale + pending} if stale or pending else {}
+    moved = {
+        alias: {"old": record[alias], "new": rule} for alias, rule in access.items()
+        if record.get(alias) not in (None, rule)
+    }
+    # A key that could not be read keeps its entry (and its record) as it was.
+    new_record = dict(access, **{a: record[a] for a in unread if a in record})
+    withdrawn = sorted(set(record) - set(new_record))
+    changes = {}
+    if stale or pending:
+        changes["published"] = stale + pending
+    if moved:
+        changes["access"] = moved
+    if withdrawn:
+        changes["withdrawn"] = withdrawn
     if __opts__["test"]:
         ret["changes"] = changes
         if changes:
             ret["result"] = None
-            ret["comment"] = f"would publish {', '.join(stale + pending)}" + (
-                f" ({', '.join(pending)} once its user exists)" if pending else "")
+            ret["comment"] = _summary(stale, moved, withdrawn, pending, test=True)
         else:
             ret["comment"] = "the cluster facts and every key are published"
-    elif stale:
-        if not __salt__["mine.update"](mine_functions={alias: wanted[alias][0] for alias in stale}):
+    elif stale or new_record != record:
+        functions = {alias: wanted[alias][0] for alias in stale}
+        if new_record != record:
+            functions[ACCESS_ALIAS] = _entry(
+                "test.echo", [json.dumps(new_record, sort_keys=True)], targets["mon"])
+        if not __salt__["mine.update"](mine_functions=functions):
             return _fail(ret, "mine.update failed; is the master reachable?")
+        for alias in withdrawn:
+            __salt__["mine.delete"](alias)
         for alias in stale:
             _mine(me, "glob", alias)[me] = wanted[alias][1]
+        _mine(me, "glob", ACCESS_ALIAS)[me] = json.dumps(new_record, sort_keys=True)
         ret["changes"] = changes
-        ret["comment"] = f"published {', '.join(stale)}"
+        ret["comment"] = _summary(stale, moved, withdrawn, [], test=False) or (
+            "the access record is up to date")
     else:
         ret["comment"] = "the cluster facts and every key are published"
     if problems:

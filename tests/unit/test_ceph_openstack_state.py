@@ -85,9 +85,16 @@ CLIENTS = {"cinder": ["controller", "compute"], "glance": ["controller"]}
 
 
 @pytest.fixture
-def mon(mine, calls):
-    """The mon's view: keys in Ceph, what mine.update stores."""
+def mon_acls():
+    return {}
+
+
+@pytest.fixture
+def mon(mine, calls, mon_acls):
+    """The mon's view: keys in Ceph, what mine.update stores (values in ``mine``, each
+    entry's allow_tgt in ``acls``, as the master keeps them)."""
     keys = {"client.cinder": KEY, "client.glance": KEY2}
+    acls = mon_acls
 
     def get_key(entity):
         if entity not in keys:
@@ -99,14 +106,24 @@ def mon(mine, calls):
         for alias, definition in mine_functions.items():
             function = definition[0]["mine_function"]
             args = [item for item in definition if not isinstance(item, dict)]
-            value = FACTS if function == "ceph_openstack.cluster_info" else get_key(*args)
+            value = {"ceph_openstack.cluster_info": lambda: FACTS, "test.echo": lambda t: t,
+                     "cephauth.get_key": get_key}[function](*args)
             mine[alias] = {"mon1": value}
+            acls[alias] = next(item["allow_tgt"] for item in definition
+                               if isinstance(item, dict) and "allow_tgt" in item)
+        return True
+
+    def delete(alias):
+        calls.append(("mine.delete", alias))
+        mine.pop(alias, None)
+        acls.pop(alias, None)
         return True
 
     funcs = {
         "ceph_openstack.cluster_info": lambda: FACTS,
         "cephauth.get_key": get_key,
         "mine.update": update,
+        "mine.delete": delete,
     }
     with mock.patch.dict(state.__salt__, funcs), \
             mock.patch.dict(state.__grains__, {"id": "mon1"}):
@@ -122,7 +139,8 @@ def test_published_sends_every_entry_in_one_update_then_nothing(mon, mine, calls
     assert ret["result"] is True
     assert ret["changes"] == {"published": [
         "ceph_openstack_cluster", "ceph_openstack_key_cinder", "ceph_openstack_key_glance"]}
-    assert _updates(calls) == [ret["changes"]["published"]]
+    # and the access record, in the same update
+    assert _updates(calls) == [sorted(ret["changes"]["published"] + ["ceph_openstack_access"])]
     assert mine["ceph_openstack_key_glance"] == {"mon1": KEY2}
     assert KEY not in repr(ret) and KEY2 not in repr(ret)
 
@@ -174,4 +192,94 @@ def test_published_missing_user_fails_naming_it_after_publishing_the_rest(mon, m
     assert ret["result"] is False
     assert ret["comment"].startswith("cannot read the key of client.glance:")
     assert "published ceph_openstack_cluster, ceph_openstack_key_cinder" in ret["comment"]
-    assert set(mine) == {"ceph_openstack_cluster", "ceph_openstack_key_cinder"}
+    assert set(mine) == {"ceph_openstack_cluster", "ceph_openstack_key_cinder",
+                         "ceph_openstack_access"}
+    assert "ceph_openstack_key_glance" not in mine["ceph_openstack_access"]["mon1"]
+
+
+# --- key access follows targets and roles ----------------------------------------------------
+
+LISTS = {"mon": "L@mon1", "controller": "L@ctl1", "compute": "L@cmp1,cmp2"}
+
+
+def _again(**kwargs):
+    """The next mon run: a new __context__, so the mine is read again."""
+    state.__context__.clear()
+    return state.published(**kwargs)
+
+
+def test_a_new_compute_target_republishes_only_the_keys_computes_read(mon, mine, mon_acls, calls):
+    state.published(clients=CLIENTS, targets=LISTS)
+    glance_acl = mon_acls["ceph_openstack_key_glance"]
+    ret = _again(clients=CLIENTS, targets=dict(LISTS, compute="L@cmp1,cmp2,cmp3"))
+    assert ret["result"] is True
+    assert ret["changes"] == {
+        "published": ["ceph_openstack_key_cinder"],
+        "access": {"ceph_openstack_key_cinder": {
+            "old": "( L@mon1 ) or ( L@ctl1 ) or ( L@cmp1,cmp2 )",
+            "new": "( L@mon1 ) or ( L@ctl1 ) or ( L@cmp1,cmp2,cmp3 )"}},
+    }
+    assert _updates(calls)[-1] == ["ceph_openstack_access", "ceph_openstack_key_cinder"]
+    assert mon_acls["ceph_openstack_key_cinder"].endswith("( L@cmp1,cmp2,cmp3 )")
+    assert mon_acls["ceph_openstack_key_glance"] == glance_acl
+    assert KEY not in repr(ret)
+
+    again = _again(clients=CLIENTS, targets=dict(LISTS, compute="L@cmp1,cmp2,cmp3"))
+    assert again["changes"] == {} and len(_updates(calls)) == 2  # the no-op run sends nothing
+
+
+def test_a_role_taken_from_a_client_narrows_its_key(mon, mine, mon_acls, calls):
+    state.published(clients=CLIENTS, targets=LISTS)
+    ret = _again(clients=dict(CLIENTS, cinder=["controller"]), targets=LISTS)
+    assert ret["changes"]["published"] == ["ceph_openstack_key_cinder"]
+    assert mon_acls["ceph_openstack_key_cinder"] == "( L@mon1 ) or ( L@ctl1 )"
+    assert "ceph_openstack_key_cinder now readable by ( L@mon1 ) or ( L@ctl1 )" in ret["comment"]
+
+
+def test_a_client_no_longer_in_pillar_is_withdrawn(mon, mine, mon_acls, calls):
+    state.published(clients=CLIENTS, targets=LISTS)
+    ret = _again(clients={"cinder": CLIENTS["cinder"]}, targets=LISTS)
+    assert ret["changes"] == {"withdrawn": ["ceph_openstack_key_glance"]}
+    assert ("mine.delete", "ceph_openstack_key_glance") in calls
+    assert "ceph_openstack_key_glance" not in mine
+    assert _updates(calls)[-1] == ["ceph_openstack_access"]
+    assert _again(clients={"cinder": CLIENTS["cinder"]}, targets=LISTS)["changes"] == {}
+
+
+def test_a_lost_access_record_republishes_every_key_once(mon, mine, mon_acls, calls):
+    state.published(clients=CLIENTS, targets=LISTS)
+    del mine["ceph_openstack_access"]
+    ret = _again(clients=CLIENTS, targets=LISTS)
+    assert ret["changes"] == {"published": ["ceph_openstack_key_cinder",
+                                            "ceph_openstack_key_glance"]}
+    assert _again(clients=CLIENTS, targets=LISTS)["changes"] == {}
+
+
+def test_the_access_record_is_readable_by_the_mons_only(mon, mine, mon_acls):
+    state.published(clients=CLIENTS, targets=LISTS)
+    assert mon_acls["ceph_openstack_access"] == "L@mon1"
+    assert mon_acls["ceph_openstack_cluster"] == "*"
+
+
+def test_test_mode_predicts_a_new_access_rule_and_sends_nothing(mon, mine, mon_acls, calls):
+    state.published(clients=CLIENTS, targets=LISTS)
+    with mock.patch.dict(state.__opts__, {"test": True}):
+        ret = _again(clients=CLIENTS, targets=dict(LISTS, controller="L@ctl1,ctl2"))
+    assert ret["result"] is None
+    assert ret["changes"]["published"] == ["ceph_openstack_key_cinder",
+                                           "ceph_openstack_key_glance"]
+    assert set(ret["changes"]["access"]) == set(ret["changes"]["published"])
+    assert "would be readable by" in ret["comment"]
+    assert len(_updates(calls)) == 1
+    assert mon_acls["ceph_openstack_key_glance"] == "( L@mon1 ) or ( L@ctl1 )"
+
+
+def test_a_key_that_cannot_be_read_keeps_its_entry(mon, mine, mon_acls, calls):
+    state.published(clients=CLIENTS, targets=LISTS)
+    del mon["client.glance"]
+    ret = _again(clients=CLIENTS, targets=dict(LISTS, compute="L@cmp9"))
+    assert ret["result"] is False
+    assert ret["changes"]["published"] == ["ceph_openstack_key_cinder"]
+    assert "withdrawn" not in ret["changes"]
+    assert mine["ceph_openstack_key_glance"] == {"mon1": KEY2}
+    assert ("mine.delete", "ceph_openstack_key_glance") not in calls
