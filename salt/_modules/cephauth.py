@@ -40,11 +40,11 @@ def _conn(kwargs):
     return __utils__["ceph_cli.connection"](__salt__["config.get"], **kwargs)
 
 
-def _run(conn, args, stdin=None, secret=None):
+def _run(conn, args, stdin=None, secret=None, messages=None):
     """Run ``ceph <args>``; with ``secret``, make sure no error message can carry it."""
     try:
         return __utils__["ceph_cli.run"](__salt__["cmd.run_all"], conn, args, stdin=stdin,
-                                         context=__context__)
+                                         context=__context__, messages=messages)
     except CommandExecutionError as exc:
         if secret and secret in str(exc):
             # Ceph echoes a keyring value it cannot parse ("val=<key>").
@@ -215,7 +215,9 @@ def create(entity, caps, key=None, **kwargs):
     Create the cephx user ``entity`` with exactly ``caps``; return
     ``{"entity": ..., "caps": {...}}`` (never the key).
 
-    Fails when the user exists already (see ``set_caps`` and ``import_key``).
+    Fails when the user exists already (see ``set_caps`` and ``import_key``),
+    with ``info["exists"]`` when another client (a second mon applying the
+    same state) created it between the check and the create.
 
     entity
         The entity name, e.g. ``client.cinder``.
@@ -247,17 +249,32 @@ def create(entity, caps, key=None, **kwargs):
     if key is not None:
         _check_key_accepted(conn, key)
     args = ["auth", "add", entity] + _caps_args(caps)
+    said = []
     try:
         if key is None:
-            _run(conn, args)
+            _run(conn, args, messages=said)
         else:
             # The keyring on stdin carries only the key: Ceph refuses caps in both places.
             text = __utils__["cephx.keyring_text"](entity, key)
-            _run(conn, args + ["-i", "-"], stdin=text, secret=key)
-    finally:
+            _run(conn, args + ["-i", "-"], stdin=text, secret=key, messages=said)
+    except CommandExecutionError as exc:
+        # EEXIST (another key) or EINVAL (other caps): someone created it since we looked.
         _forget(conn)
+        if (exc.info or {}).get("retcode") in (17, 22) and entity in _users(conn):
+            raise _created_elsewhere(entity) from None
+        raise
+    _forget(conn)
+    if not any("added key" in message for message in said):
+        # auth add of a user that exists with the same caps does nothing and says nothing.
+        raise _created_elsewhere(entity)
     log.info("cephauth: created %s", entity)
     return {"entity": entity, "caps": dict(caps)}
+
+
+def _created_elsewhere(entity):
+    return CommandExecutionError(
+        f"cephx user {entity} exists already: created meanwhile elsewhere", info={"exists": True}
+    )
 
 
 def set_caps(entity, caps, **kwargs):

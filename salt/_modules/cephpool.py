@@ -420,7 +420,8 @@ def create(name, test=False, **kwargs):
     docstring). ``pg_num``, ``pgp_num`` and ``crush_rule`` are set at creation
     (no data moves later); the others are set right after. Unset ones keep
     Ceph's defaults. Raises when the pool exists already (``ceph osd pool
-    create`` itself would silently do nothing).
+    create`` itself would silently do nothing), with ``info["exists"]`` when
+    another client created it between the check and the create.
 
     Returns the properties set. With ``test=True`` checks the input and the
     crush rule and creates nothing.
@@ -449,10 +450,15 @@ def create(name, test=False, **kwargs):
     ):
         if prop in wanted:
             args += [option, wanted[prop]]
+    said = []
     try:
-        _run(conn, args, json_out=False)
+        _run(conn, args, json_out=False, messages=said)
     finally:
         _forget_pools(conn)
+    if any("already exists" in message for message in said):
+        # Another client (a second mon applying the same state) created it meanwhile.
+        raise CommandExecutionError(f"pool {name} exists already: created meanwhile elsewhere",
+                                    info={"exists": True})
     rest = {
         prop: value
         for prop, value in wanted.items()

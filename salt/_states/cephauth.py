@@ -157,18 +157,7 @@ def present(name, caps, key=None, cluster=None, conf=None, client_id=None, keyri
     except CommandExecutionError as exc:
         return _fail(ret, exc, key)
 
-    changes = {}
-    if current is None:
-        changes["entity"] = {"old": None, "new": name}
-        changes["caps"] = {"old": None, "new": dict(caps)}
-        if key is not None:
-            changes["key"] = "changed"
-    else:
-        if not __utils__["cephx.caps_equal"](current["caps"], caps):
-            changes["caps"] = {"old": current["caps"], "new": dict(caps)}
-        if key is not None and current.pop("key") != key:
-            changes["key"] = "changed"
-
+    changes = _changes(name, current, caps, key)
     if not changes:
         ret["result"] = True
         ret["comment"] = f"cephx user {name} is in the desired state"
@@ -188,18 +177,50 @@ def present(name, caps, key=None, cluster=None, conf=None, client_id=None, keyri
 
     try:
         if current is None:
-            __salt__["cephauth.create"](name, caps, key=key, **conn)
+            try:
+                __salt__["cephauth.create"](name, caps, key=key, **conn)
+            except CommandExecutionError as exc:
+                if not (exc.info or {}).get("exists"):
+                    raise
+                # Another mon applying the same state created it meanwhile: converge that one.
+                current = __salt__["cephauth.get"](name, with_key=key is not None, **conn)
+                changes = _changes(name, current, caps, key)
+                _update(name, changes, caps, key, conn)
         else:
-            # Caps first: Ceph checks them there (auth import would not), and a refusal
-            # leaves the key untouched too.
-            if "caps" in changes:
-                __salt__["cephauth.set_caps"](name, caps, **conn)
-            if "key" in changes:
-                __salt__["cephauth.import_key"](name, key, **conn)
+            _update(name, changes, caps, key, conn)
     except CommandExecutionError as exc:
         return _fail(ret, exc, key)
+    if not changes:
+        ret.update(result=True, comment=f"cephx user {name} is in the desired state")
+        return ret
     ret.update(result=True, changes=changes, comment=_summary(name, changes, test=False))
     return ret
+
+
+def _changes(name, current, caps, key):
+    """What ``present`` changes on the user as it is now (``current``; None: missing)."""
+    changes = {}
+    if current is None:
+        changes["entity"] = {"old": None, "new": name}
+        changes["caps"] = {"old": None, "new": dict(caps)}
+        if key is not None:
+            changes["key"] = "changed"
+    else:
+        if not __utils__["cephx.caps_equal"](current["caps"], caps):
+            changes["caps"] = {"old": current["caps"], "new": dict(caps)}
+        if key is not None and current.pop("key") != key:
+            changes["key"] = "changed"
+    return changes
+
+
+def _update(name, changes, caps, key, conn):
+    """Bring an existing user's caps, then key, in line with ``changes``."""
+    # Caps first: Ceph checks them there (auth import would not), and a refusal
+    # leaves the key untouched too.
+    if "caps" in changes:
+        __salt__["cephauth.set_caps"](name, caps, **conn)
+    if "key" in changes:
+        __salt__["cephauth.import_key"](name, key, **conn)
 
 
 def absent(name, cluster=None, conf=None, client_id=None, keyring=None, timeout=None):

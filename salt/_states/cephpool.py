@@ -157,7 +157,13 @@ def present(
         if __salt__["cephpool.exists"](name, **conn):
             _update(ret, name, wanted, application, init, conn, notes)
         else:
-            _create(ret, name, wanted, application, init, conn)
+            try:
+                _create(ret, name, wanted, application, init, conn)
+            except CommandExecutionError as exc:
+                if not (exc.info or {}).get("exists"):
+                    raise
+                # Another mon applying the same state created it meanwhile: converge that one.
+                _update(ret, name, wanted, application, init, conn, notes)
     except CommandExecutionError as exc:
         ret["result"] = False
         ret["comment"] = _failure(name, exc)

@@ -87,7 +87,8 @@ def argv(conn, binary, args):
     return cmd + [str(arg) for arg in args]
 
 
-def run(run_all, conn, args, binary="ceph", stdin=None, json_out=True, context=None):
+def run(run_all, conn, args, binary="ceph", stdin=None, json_out=True, context=None,
+        messages=None):
     """
     Run one Ceph CLI command and return its parsed JSON (or text) output.
 
@@ -113,6 +114,11 @@ def run(run_all, conn, args, binary="ceph", stdin=None, json_out=True, context=N
         connection in the same run fail at once instead of waiting out their own
         timeout (a state run with the mons down fails in one timeout, not one
         per state).
+
+    messages
+        A list that receives what the command printed on stderr when it
+        succeeds: Ceph's own word on what it did (``pool 'x' already exists``
+        and ``pool 'x' created`` both exit 0).
 
     Raises ``CommandExecutionError`` on a timeout or a non-zero exit; its
     ``info`` holds ``retcode`` and the first line of stderr so callers can
@@ -148,6 +154,8 @@ def run(run_all, conn, args, binary="ceph", stdin=None, json_out=True, context=N
             _failure_message(conn, binary, args, ret["retcode"], stderr),
             info={"retcode": ret["retcode"], "stderr": _last_line(stderr)},
         )
+    if messages is not None and stderr:
+        messages.append(stderr)
     if not json_out:
         return stdout
     if not stdout.strip():

@@ -220,6 +220,67 @@ def test_create_refuses_existing_user(run_all):
     assert run_all.verbs() == ["ls"]
 
 
+# -- two mons creating the same user at once ------------------------------------------
+
+
+def _created_by_another_mon(run_all, caps, add_answer):
+    """After our ``auth ls``, another mon creates client.new with ``caps``: our ``auth add``
+    answers ``add_answer`` and the next ``auth ls`` lists the user."""
+    listing = json.loads(RECORDED["auth_ls"]["stdout"])
+    listing["auth_dump"].append({"entity": "client.new", "key": NEW_KEY, "caps": caps})
+    run_all.responses["add"] = add_answer
+    original = run_all.__call__
+
+    def call(cmd, **kwargs):
+        ret = original(cmd, **kwargs)
+        if run_all.verbs()[-1] == "add":
+            run_all.responses["ls"] = {"retcode": 0, "stdout": json.dumps(listing), "stderr": ""}
+        return ret
+
+    return call
+
+
+#: What the lab's ``auth add`` says of a user that exists with the same caps: nothing.
+SILENT_ADD = {"retcode": 0, "stdout": "", "stderr": ""}
+
+
+def test_create_of_a_user_created_meanwhile_with_the_same_caps_says_so(run_all):
+    caps = {"mon": "profile rbd"}
+    racing = _created_by_another_mon(run_all, caps, SILENT_ADD)
+    with mock.patch.dict(cephauth.__salt__, {"cmd.run_all": racing}):
+        with pytest.raises(CommandExecutionError, match="created meanwhile") as err:
+            cephauth.create("client.new", caps)
+    assert err.value.info == {"exists": True}
+
+
+def test_create_of_a_user_created_meanwhile_with_other_caps_says_so(run_all):
+    racing = _created_by_another_mon(run_all, {"mon": "allow r"}, "auth_add_mismatch")
+    with mock.patch.dict(cephauth.__salt__, {"cmd.run_all": racing}):
+        with pytest.raises(CommandExecutionError, match="created meanwhile") as err:
+            cephauth.create("client.new", {"mon": "profile rbd"})
+    assert err.value.info == {"exists": True}
+    assert run_all.verbs() == ["ls", "add", "ls"]
+
+
+def test_present_converges_a_user_another_mon_created_meanwhile(run_all):
+    caps = {"mon": "profile rbd"}
+    racing = _created_by_another_mon(run_all, caps, SILENT_ADD)
+    with mock.patch.dict(cephauth.__salt__, {"cmd.run_all": racing}):
+        ret = cephauth_state.present("client.new", caps)
+    assert ret == {"name": "client.new", "result": True, "changes": {},
+                   "comment": "cephx user client.new is in the desired state"}
+
+
+def test_present_sets_the_caps_of_a_user_created_meanwhile_with_others(run_all):
+    racing = _created_by_another_mon(run_all, {"mon": "allow r"}, "auth_add_mismatch")
+    with mock.patch.dict(cephauth.__salt__, {"cmd.run_all": racing}):
+        ret = cephauth_state.present("client.new", {"mon": "profile rbd"})
+    assert ret["result"] is True
+    assert ret["changes"] == {"caps": {"old": {"mon": "allow r"}, "new": {"mon": "profile rbd"}}}
+    assert run_all.verbs() == ["ls", "add", "ls", "caps"]
+    _assert_no_key(NEW_KEY, ret)
+
+
 def test_set_caps_sets_the_whole_set(run_all):
     caps = {"mon": "profile rbd", "osd": "profile rbd pool=volumes"}
     assert cephauth.set_caps("client.cinder", caps) == {"entity": "client.cinder", "caps": caps}

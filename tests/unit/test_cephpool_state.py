@@ -246,6 +246,33 @@ def test_a_half_done_create_reports_the_pool(ceph):
     assert "was created, but" in ret["comment"] and "EINVAL: nope" in ret["comment"]
 
 
+def test_a_pool_another_mon_creates_meanwhile_is_converged_not_reported_created(ceph):
+    """Two mons apply the same state at once: both see the pool missing, the other one's
+    ``osd pool create`` (and ``rbd pool init``) lands first, ours says "already exists"
+    (exit 0, as the lab does) and the pool is converged as an existing one."""
+    real = ceph._create
+    theirs = {}
+
+    def racing(name, options):
+        if ceph.pool(name) is None:
+            real(name, theirs or options)  # the other mon's create
+            ceph.validated.add(name)
+            ceph.pool(name)["application_metadata"]["rbd"] = {}
+        return real(name, options)
+
+    ceph._create = racing
+    ret = present("fresh", pg_num=16)
+    assert (ret["result"], ret["changes"]) == (True, {}), ret
+    assert ret["comment"] == "Pool fresh is in the desired state."
+    assert [w for w in ceph.writes() if w[0] == "rbd"] == []
+
+    theirs["--pg_num"] = "8"  # the other mon still had an older pillar
+    ret = present("other", pg_num=16)
+    assert ret["result"] is True
+    assert ret["changes"] == {"pg_num": {"old": 8, "new": 16}, "pgp_num": {"old": 8, "new": 16}}
+    assert ceph.pool("other")["pg_num_target"] == 16
+
+
 # -- refusals ----------------------------------------------------------------------
 
 

@@ -150,6 +150,8 @@ class FakeCeph:
         return next(rule["rule_id"] for rule in self.rules if rule["rule_name"] == name)
 
     def _create(self, name, options):
+        if self.pool(name) is not None:  # as the lab does: exit 0, nothing changed
+            return ok(stderr=f"pool '{name}' already exists\n")
         pool = copy.deepcopy(self.pool("images"))
         pg_num = int(options.get("--pg_num", 8))
         pool.update(
