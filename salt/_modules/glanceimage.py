@@ -149,7 +149,13 @@ def _checked(fields, properties):
 def find(name, cloud=None, config_file=None, timeout=60, page_size=100):
     """
     Every image named ``name`` that the cloud's user can see (Glance allows
-    several), oldest first, read ``page_size`` at a time.
+    several), whatever its visibility (public, private, shared, community)
+    and hidden or not, oldest first, read ``page_size`` at a time.
+
+    Glance leaves community images out of a listing unless it is asked for
+    ``visibility=all`` and hidden images unless it is asked for
+    ``os_hidden=true`` (which then lists only those): this asks for both
+    listings.
 
     CLI Example:
 
@@ -158,17 +164,22 @@ def find(name, cloud=None, config_file=None, timeout=60, page_size=100):
         salt ctl1 glanceimage.find cirros-0.6.2 cloud=admin
     """
     cloud, conn = _connect(cloud, config_file, timeout)
-    images, url = [], "/images"
-    params = {"name": name, "sort": "created_at:asc", "limit": int(page_size)}
-    while url:
-        body = _call(cloud, conn, f"listing images named {name}", "get", url, params=params).json()
-        images.extend(_image(item) for item in body.get("images", []))
-        # "next" is "/v2/images?marker=...", query included; the session's endpoint
-        # already ends in the API version.
-        url, params = body.get("next"), None
-        if url and url.startswith("/v2/"):
-            url = url[len("/v2"):]
-    return images
+    images = []
+    for hidden in ("false", "true"):
+        url = "/images"
+        params = {"name": name, "visibility": "all", "os_hidden": hidden,
+                  "sort": "created_at:asc", "limit": int(page_size)}
+        while url:
+            body = _call(cloud, conn, f"listing images named {name}", "get", url,
+                         params=params).json()
+            images.extend(_image(item) for item in body.get("images", []))
+            # "next" is "/v2/images?marker=...", query included; the session's endpoint
+            # already ends in the API version.
+            url, params = body.get("next"), None
+            if url and url.startswith("/v2/"):
+                url = url[len("/v2"):]
+    # Stable: images of the same second keep Glance's order.
+    return sorted(images, key=lambda image: image.get("created_at") or "")
 
 
 def get(image_id, cloud=None, config_file=None, timeout=60):

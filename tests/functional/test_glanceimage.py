@@ -167,3 +167,50 @@ def test_bad_inputs_and_unreachable_clouds_name_the_cause(modules, glance, api, 
         modules.glanceimage.create("x", str(raw), properties={"os_distro": 7}, **api)
     with pytest.raises(CommandExecutionError, match="unknown image fields: owner"):
         modules.glanceimage.create("x", str(raw), owner="someone", **api)
+
+
+def _glance_api(glance, path, method="GET", body=None):
+    """One plain HTTP request to the lab's glance-api, as an operator would make it."""
+    headers = {"Content-Type": "application/openstack-images-v2.1-json-patch"} if body else {}
+    request = urllib.request.Request(f"{glance.url}/v2{path}", method=method, headers=headers,
+                                     data=json.dumps(body).encode() if body else None)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+
+
+def _every_image_named(glance, name):
+    """Every image of that name, community and hidden ones included."""
+    query = f"/images?name={name}&visibility=all"
+    return [image["id"] for hidden in ("false", "true")
+            for image in _glance_api(glance, f"{query}&os_hidden={hidden}")["images"]]
+
+
+@pytest.mark.parametrize("visibility", ["public", "private", "shared", "community", "hidden"])
+def test_every_visibility_is_found_uploaded_once_and_guarded(
+    modules, states, glance, api, raw, tmp_path, visibility
+):
+    name = f"vis-{visibility}-{uuid.uuid4().hex[:8]}"
+    wanted = {"visibility": "public" if visibility == "hidden" else visibility}
+    first = states.glanceimage.present(name, source=str(raw), **wanted, **api)
+    assert first.result is True, first.comment
+    (image_id,) = _every_image_named(glance, name)
+    try:
+        if visibility == "hidden":
+            _glance_api(glance, f"/images/{image_id}", "PATCH",
+                        [{"op": "replace", "path": "/os_hidden", "value": True}])
+        if visibility in ("community", "hidden"):  # what made a re-run upload again
+            assert _glance_api(glance, f"/images?name={name}")["images"] == []
+
+        assert [image["id"] for image in modules.glanceimage.find(name, **api)] == [image_id]
+        again = states.glanceimage.present(name, source=str(raw), **wanted, **api)
+        assert (again.result, again.changes) == (True, {}), again.comment
+        assert _every_image_named(glance, name) == [image_id]
+
+        other = tmp_path / "other.raw"
+        other.write_bytes(b"\x07" * MIB)
+        refused = states.glanceimage.present(name, source=str(other), **wanted, **api)
+        assert refused.result is False and refused.changes == {}
+        assert image_id in refused.comment and "new image name" in refused.comment
+        assert _every_image_named(glance, name) == [image_id]
+    finally:
+        modules.glanceimage.delete(image_id, **api)
