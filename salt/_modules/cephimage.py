@@ -93,15 +93,29 @@ def _missing(exc):
     return __utils__["ceph_cli.is_missing"](exc)
 
 
-def clone_check(image_id, images_pool="images", volumes_pool="volumes", snap="snap", **kwargs):
+def _pillar_pools():
+    """``(images pool, [volumes pools])`` of this minion's ceph_openstack pillar: Glance's
+    pool and every Cinder backend's (``images`` and ``volumes`` where it names none)."""
+    pillar = __pillar__.get("ceph_openstack") or {}
+    glance = pillar.get("glance") or {}
+    backends = (pillar.get("cinder") or {}).get("backends") or {}
+    volumes = []
+    for backend in backends.values():
+        pool = (backend or {}).get("pool")
+        if pool and pool not in volumes:
+            volumes.append(pool)
+    return glance.get("pool") or "images", volumes or ["volumes"]
+
+
+def clone_check(image_id, images_pool=None, volumes_pool=None, snap="snap", **kwargs):
     """
     Check the copy-on-write chain of a Glance image stored in RBD.
 
     Glance's rbd store keeps an image as ``<images_pool>/<image id>`` with a
     protected snapshot ``snap``; Cinder (and Nova) clone that snapshot when the
     image is raw and the Glance API shows ``direct_url``. This reports whether
-    the snapshot is there and protected, and sorts every image of
-    ``volumes_pool`` into
+    the snapshot is there and protected, and sorts every image of the volumes
+    pools into
 
     ``clones``
         clones of exactly ``<images_pool>/<image_id>@<snap>``, each with its
@@ -123,11 +137,20 @@ def clone_check(image_id, images_pool="images", volumes_pool="volumes", snap="sn
          "other_clones": [],
          "summary": "images/<id>@snap exists and is protected; volumes: 1 clone of it, 1 full copy"}
 
+    images_pool
+        Glance's pool; by default the pillar's ``ceph_openstack:glance:pool``
+        (``images`` without one).
+    volumes_pool
+        A pool, or a list (or comma-separated string) of pools, where Cinder
+        keeps volumes; by default the pool of every backend in the pillar's
+        ``ceph_openstack:cinder:backends`` (``volumes`` without any).
+
     A missing image or snapshot is reported, not raised; a missing volumes
     pool (or no access to it) raises.
 
-    Costs ``2 + number of clones`` rbd calls: ``snap ls`` of the image,
-    ``ls -l`` of the volumes pool and ``info`` of each clone (for the overlap).
+    Costs ``1 + number of volumes pools + number of clones`` rbd calls: ``snap
+    ls`` of the image, ``ls -l`` of each volumes pool and ``info`` of each
+    clone (for the overlap).
 
     CLI Example:
 
@@ -137,9 +160,20 @@ def clone_check(image_id, images_pool="images", volumes_pool="volumes", snap="sn
         salt ceph-mon1 cephimage.clone_check cirros images_pool=glance volumes_pool=cinder
     """
     kwargs = salt.utils.args.clean_kwargs(**kwargs)
+    default_images, default_volumes = _pillar_pools()
+    images_pool = default_images if images_pool is None else images_pool
+    if volumes_pool is None:
+        volumes_pools = default_volumes
+    elif isinstance(volumes_pool, (list, tuple)):
+        volumes_pools = list(volumes_pool)
+    else:
+        volumes_pools = str(volumes_pool).split(",")
     _check_word("image_id", image_id)
     _check_word("images_pool", images_pool)
-    _check_word("volumes_pool", volumes_pool)
+    if not volumes_pools:
+        raise CommandExecutionError("volumes_pool: name at least one pool")
+    for pool in volumes_pools:
+        _check_word("volumes_pool", pool)
     _check_word("snap", snap)
     unknown = sorted(set(kwargs) - set(CONNECTION))
     if unknown:
@@ -170,6 +204,16 @@ def clone_check(image_id, images_pool="images", volumes_pool="volumes", snap="sn
             protected = (_rbd(conn, ["info", snap_spec]) or {}).get("protected")
         result["snapshot"]["protected"] = str(protected).lower() == "true"
 
+    for volumes_pool in volumes_pools:
+        _sort_volumes(conn, result, volumes_pool, images_pool, image_id, snap)
+    for key in ("clones", "copies", "other_clones"):
+        result[key].sort(key=lambda item: item["name"])
+    result["summary"] = _summary(result, ", ".join(volumes_pools))
+    return result
+
+
+def _sort_volumes(conn, result, volumes_pool, images_pool, image_id, snap):
+    """Add each image of ``volumes_pool`` to ``result`` as a clone, copy or other clone."""
     try:
         listing = _rbd(conn, ["ls", "-l", volumes_pool]) or []
     except CommandExecutionError as exc:
@@ -198,10 +242,6 @@ def clone_check(image_id, images_pool="images", volumes_pool="volumes", snap="sn
             result["other_clones"].append(
                 {"name": name, "parent": parent_spec, "size": image.get("size")}
             )
-    for key in ("clones", "copies", "other_clones"):
-        result[key].sort(key=lambda item: item["name"])
-    result["summary"] = _summary(result, volumes_pool)
-    return result
 
 
 def _parent_spec(parent):

@@ -9,7 +9,12 @@ Check the copy-on-write chain of a Glance image from the master.
 Runs the ``cephimage.clone_check`` execution function on the targeted minions
 (by default the mons, which hold the admin keyring) and returns the answer of
 the first one that gave one, with a ``minion`` key naming it: the cluster is
-the same whichever mon asks.
+the same whichever mon asks. The pools come from that minion's pillar unless
+given (``images_pool``, ``volumes_pool``).
+
+When no minion could check, ``salt-run`` exits with status 1: the return then
+holds ``retcode: 1``, which ``salt-run`` (3006 and 3008 alike) takes as its
+exit status, and the job is marked failed (``__context__["retcode"]``).
 """
 
 import salt.client
@@ -49,5 +54,7 @@ def clone_check(image_id, tgt="G@role:mon", tgt_type="compound", timeout=30, **k
         failures[minion] = ret
     __context__["retcode"] = 1
     if not failures:
-        return {"error": f"no minion matching {tgt!r} ({tgt_type}) answered within {timeout} s"}
-    return {"error": "cephimage.clone_check failed on every targeted minion", "minions": failures}
+        return {"error": f"no minion matching {tgt!r} ({tgt_type}) answered within {timeout} s",
+                "retcode": 1}
+    return {"error": "cephimage.clone_check failed on every targeted minion",
+            "minions": failures, "retcode": 1}

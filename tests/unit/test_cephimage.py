@@ -72,6 +72,7 @@ def configure_loader_modules(rbd):
             "__utils__": dict(fake_ceph.UTILS),
             "__context__": {},
             "__opts__": {},
+            "__pillar__": {},
         },
         runner: {"__opts__": {"conf_file": "/etc/salt/master"}, "__context__": {}},
     }
@@ -134,6 +135,37 @@ def test_clone_check_missing_volumes_pool_names_the_argument(rbd):
         cephimage.clone_check(IMG, volumes_pool="nope")
 
 
+PILLAR = {"ceph_openstack": {
+    "glance": {"pool": "glance-images", "client": "glance"},
+    "cinder": {"backends": {
+        "fast": {"pool": "ssd-volumes", "client": "cinder"},
+        "slow": {"pool": "hdd-volumes", "client": "cinder"},
+        "again": {"pool": "ssd-volumes", "client": "cinder"},
+    }},
+}}
+
+
+def test_clone_check_takes_its_pools_from_the_pillar(rbd):
+    rbd.answers[("snap", "ls", f"glance-images/{IMG}")] = SNAP_LS
+    rbd.answers[("ls", "-l", "ssd-volumes")] = []
+    rbd.answers[("ls", "-l", "hdd-volumes")] = [
+        dict(LS_L[0], parent=dict(LS_L[0]["parent"], pool="glance-images"))]
+    rbd.answers[("info", "hdd-volumes/volume-b")] = INFO_CLONE
+    with mock.patch.dict(cephimage.__pillar__, PILLAR):
+        ret = cephimage.clone_check(IMG)
+    assert ret["image"] == f"glance-images/{IMG}"
+    assert [c["name"] for c in ret["clones"]] == ["hdd-volumes/volume-b"]
+    assert ret["summary"].endswith("ssd-volumes, hdd-volumes: 1 clone of it, 0 full copies")
+    assert rbd.calls == [("snap", "ls", f"glance-images/{IMG}"), ("ls", "-l", "ssd-volumes"),
+                         ("ls", "-l", "hdd-volumes"), ("info", "hdd-volumes/volume-b")]
+
+
+def test_clone_check_pools_given_win_over_the_pillar(rbd):
+    with mock.patch.dict(cephimage.__pillar__, PILLAR):
+        ret = cephimage.clone_check(IMG, images_pool="images", volumes_pool="volumes")
+    assert ret["image"] == f"images/{IMG}" and len(ret["clones"]) == 1
+
+
 @pytest.mark.parametrize("arg, value", [
     ("image_id", ""), ("image_id", "a/b"), ("images_pool", "-x"), ("snap", "a@b"),
     ("volumes_pool", "has space"),
@@ -187,8 +219,9 @@ def test_runner_reports_failures_and_silence():
     with patcher:
         ret = runner.clone_check(IMG)
     assert ret == {"error": "cephimage.clone_check failed on every targeted minion",
-                   "minions": {"mon1": "ERROR: boom"}}
+                   "minions": {"mon1": "ERROR: boom"}, "retcode": 1}
     assert runner.__context__["retcode"] == 1
     patcher, _client_mock = _client({})
     with patcher:
-        assert "no minion matching 'G@role:mon'" in runner.clone_check(IMG)["error"]
+        silent = runner.clone_check(IMG)
+    assert "no minion matching 'G@role:mon'" in silent["error"] and silent["retcode"] == 1
