@@ -1,7 +1,7 @@
 """
-A Salt master and the lab minions (mon1, ctl1, cmp1) started with
-pytest-salt-factories, configured by the same lab code as the demo, over the
-session's real Ceph cluster and libvirtd.
+A Salt master and the lab minions (mon1, ctl1, cmp1, and a second mon, mon2,
+on the same cluster) started with pytest-salt-factories, configured by the
+same lab code as the demo, over the session's real Ceph cluster and libvirtd.
 """
 
 import pathlib
@@ -12,6 +12,9 @@ import yaml
 from lab import salt as salt_lab
 
 pytestmark = pytest.mark.integration
+
+#: The demo's minions plus a second mon: the mon part then runs on two minions at once.
+MINIONS = dict(salt_lab.MINIONS, mon2=["mon"])
 
 
 @pytest.fixture(scope="package")
@@ -54,7 +57,7 @@ def start_minion(salt_master, lab_dir, minion_id, roles, ceph_lab, libvirt_lab):
 def minions(salt_master, lab_dir, ceph_lab, libvirt_lab):
     factories = {
         minion_id: start_minion(salt_master, lab_dir, minion_id, roles, ceph_lab, libvirt_lab)
-        for minion_id, roles in salt_lab.MINIONS.items()
+        for minion_id, roles in MINIONS.items()
     }
     for factory in factories.values():
         factory.start(start_timeout=120)

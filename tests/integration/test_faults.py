@@ -24,6 +24,7 @@ import pytest
 from tests.integration.test_rollout import SECRET_UUID, changed, orchestrate
 
 MINION_IDS = ("mon1", "ctl1", "cmp1")
+MONS = ("mon1", "mon2")
 
 
 # --- helpers -----------------------------------------------------------------------------
@@ -142,16 +143,17 @@ def test_mon_stopped(converged, salt_run_cli, salt_cli, lab_pillar, ceph_lab, sa
 
     Each Ceph-facing state waits for its own connect timeout (nothing remembers that the
     cluster did not answer), so with the default 10 s the mon step alone takes ~100 s:
-    mon1 gets a 3 s timeout here, through the documented ``config.get`` knob
-    ``ceph_openstack:timeout`` (a grain: the pillar validator refuses that key).
+    the mons (mon1, mon2) get a 3 s timeout here, through the documented ``config.get``
+    knob ``ceph_openstack:timeout`` (a grain: the pillar validator refuses that key).
     """
     pool = "faults"
     timeout = 3
     lab_pillar.edit({"ceph_openstack": {"pools": {pool: {"pg_num": 8}}}})
     refresh_pillar(salt_cli)
-    set_grain = salt_cli.run("grains.setval", "ceph_openstack", f'{{"timeout": {timeout}}}',
-                             minion_tgt="mon1")
-    assert set_grain.returncode == 0, set_grain
+    for mon in MONS:
+        set_grain = salt_cli.run("grains.setval", "ceph_openstack",
+                                 f'{{"timeout": {timeout}}}', minion_tgt=mon)
+        assert set_grain.returncode == 0, set_grain
     before = sandbox_files(sandbox)
     ceph_lab.down()
     try:
@@ -164,7 +166,7 @@ def test_mon_stopped(converged, salt_run_cli, salt_cli, lab_pillar, ceph_lab, sa
         assert ("mon1", f"ceph_openstack-pool-{pool}") in states, states
         causes = {sid: comment for (minion, sid), comment in states.items()
                   if not comment.startswith("One or more requisite failed")}
-        assert set(minion for minion, _ in states) == {"mon1"}
+        assert set(minion for minion, _ in states) == set(MONS)
         for sid, comment in causes.items():
             # ceph_cli: "ceph: no answer from cluster 'ceph' (conf <path>, client.admin)
             # within 3 s; are the mons up and reachable?"
@@ -172,13 +174,15 @@ def test_mon_stopped(converged, salt_run_cli, salt_cli, lab_pillar, ceph_lab, sa
             assert f"conf {ceph_lab.conf}" in comment, (sid, comment)
             assert f"within {timeout} s" in comment, (sid, comment)
         # every Ceph call gives up within its connect timeout + the kill grace (5 s)
-        durations = {sid: sret["duration"] / 1000
-                     for sid, sret in steps["ceph_openstack-mon"][2]["mon1"].items()}
-        print("mon step durations (s):", durations)
-        assert max(durations[sid] for sid in causes) < timeout + 5, durations
+        for mon in MONS:
+            durations = {sid: sret["duration"] / 1000
+                         for sid, sret in steps["ceph_openstack-mon"][2][mon].items()}
+            print(f"{mon} step durations (s):", durations)
+            assert max(durations[sid] for sid in causes) < timeout + 5, durations
         assert_untouched(before, sandbox)
     finally:
-        salt_cli.run("grains.delkey", "ceph_openstack", "force=True", minion_tgt="mon1")
+        for mon in MONS:
+            salt_cli.run("grains.delkey", "ceph_openstack", "force=True", minion_tgt=mon)
         with timed("ceph_lab.up"):
             ceph_lab.up()
         result = converge(salt_run_cli)
@@ -190,7 +194,8 @@ def test_mon_stopped(converged, salt_run_cli, salt_cli, lab_pillar, ceph_lab, sa
                           json_out=False)
     assert_converged(result)
     assert pool in pools
-    assert salt_cli.run("grains.get", "ceph_openstack", minion_tgt="mon1").data == ""
+    for mon in MONS:
+        assert salt_cli.run("grains.get", "ceph_openstack", minion_tgt=mon).data == ""
 
 
 @pytest.mark.parametrize("fault", ["stopped", "hung"])

@@ -186,6 +186,30 @@ def test_clone_made_as_cinder_is_reported_by_clone_check(
             subprocess.run(as_cinder + ["rm", f"volumes/{volume}"], capture_output=True)
 
 
+def test_clone_check_takes_its_pools_from_the_pillar_and_fails_loudly(
+    uploaded, glance, sources, salt_run_cli, salt_cli, lab_pillar
+):
+    """With a second Cinder backend on a pool that does not exist, the check (pools from
+    the mons' pillar) fails on every mon, naming that pool, and salt-run exits non-zero."""
+    (image,) = _images(glance)
+    lab_pillar.edit({"ceph_openstack": {"cinder": {"backends": {
+        "ceph2": {"pool": "no-such-volumes", "client": "cinder", "secret": "cinder"}}}}})
+    _refresh(salt_cli)
+    try:
+        ret = salt_run_cli.run("cephimage.clone_check", image["id"])
+        assert ret.returncode == 1, ret.stdout
+        assert ret.data["retcode"] == 1
+        assert set(ret.data["minions"]) == {"mon1", "mon2"}
+        assert all("pool no-such-volumes does not exist" in str(answer)
+                   for answer in ret.data["minions"].values()), ret.data
+        # pools given on the command line win over the pillar
+        ret = salt_run_cli.run("cephimage.clone_check", image["id"], "volumes_pool=volumes")
+        assert ret.returncode == 0 and ret.data["image"] == f"images/{image['id']}"
+    finally:
+        lab_pillar.edit(_images_pillar(glance, sources[1]))
+        _refresh(salt_cli)
+
+
 def test_settings_change_is_predicted_then_made(
     uploaded, glance, sources, salt_run_cli, salt_cli, lab_pillar
 ):
