@@ -259,6 +259,16 @@ def test_dry_run_predicts_a_pillar_change_and_changes_nothing(
 
 
 
+def assert_highstate_converges(salt_cli, minion):
+    """A plain ``state.highstate`` on ``minion`` fails no state, and the node verifies."""
+    ret = salt_cli.run("state.highstate", minion_tgt=minion)
+    assert ret.returncode == 0, ret.stdout
+    failed = [s["comment"] for s in ret.data.values() if s["result"] is False]
+    assert not failed
+    verify = salt_cli.run("ceph_openstack.verify", minion_tgt=minion).data
+    assert verify["ok"], verify
+
+
 def test_new_compute_highstate_after_rollout(
     first_rollout, salt_master, salt_cli, lab_dir, ceph_lab, libvirt_lab, sandbox
 ):
@@ -269,12 +279,7 @@ def test_new_compute_highstate_after_rollout(
     try:
         with factory.started(start_timeout=120):
             assert salt_cli.run("saltutil.sync_all", minion_tgt="cmp2").returncode == 0
-            ret = salt_cli.run("state.highstate", minion_tgt="cmp2")
-            assert ret.returncode == 0, ret.stdout
-            failed = [s["comment"] for s in ret.data.values() if s["result"] is False]
-            assert not failed
-            verify = salt_cli.run("ceph_openstack.verify", minion_tgt="cmp2").data
-            assert verify["ok"], verify
+            assert_highstate_converges(salt_cli, "cmp2")
     finally:
         # A stopped minion whose key stays accepted makes every later '*' or grain-targeted
         # job wait for its timeout.
