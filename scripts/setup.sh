@@ -92,9 +92,9 @@ for driver in $LIBVIRT_DRIVERS; do
 done
 if [ -n "$missing" ]; then
     [ -n "$updated" ] || step "apt-get update (package lists)" apt_get update
+    echo "setup: Debian packages to install (with their dependencies):$missing"
     # shellcheck disable=SC2086
-    step "installing Debian packages:$missing (with their dependencies)" \
-        apt_get install -y --no-install-recommends $missing
+    step "installing Debian packages (apt-get)" apt_get install -y --no-install-recommends $missing
 fi
 
 # venv DIR LOCK: DIR built from the lock file LOCK (once; again when LOCK changes).
