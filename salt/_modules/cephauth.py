@@ -7,12 +7,16 @@ Every function takes the connection keywords ``cluster``, ``conf``,
 
 Reads come from one ``ceph auth ls`` per run, cached in ``__context__`` per
 connection and dropped after each write, so a converge with nothing to do
-costs one CLI call however many users it checks.
+costs one CLI call however many users it checks. The run's ``ceph`` commands
+share one connection (``ceph_session``; off with config
+``ceph_openstack:session: False``): a write costs a mon round trip, not a
+process.
 
 Secrets: ``auth ls`` holds every key of the cluster. Keys are returned only by
 ``get_key``, ``get(with_key=True)`` and ``keyring``; they are never logged, never
 put into an exception message, and reach the CLI on stdin only
-(``ceph auth add -i -``, ``ceph auth import -i -``), never in argv.
+(``ceph auth add -i -``, ``ceph auth import -i -``, or the session's request),
+never in argv.
 
 :depends: the ``ceph`` CLI (package ``ceph-common``)
 """
@@ -44,7 +48,8 @@ def _run(conn, args, stdin=None, secret=None, messages=None):
     """Run ``ceph <args>``; with ``secret``, make sure no error message can carry it."""
     try:
         return __utils__["ceph_cli.run"](__salt__["cmd.run_all"], conn, args, stdin=stdin,
-                                         context=__context__, messages=messages)
+                                         context=__context__, messages=messages,
+                                         session=__utils__.get("ceph_session.get"))
     except CommandExecutionError as exc:
         if secret and secret in str(exc):
             # Ceph echoes a keyring value it cannot parse ("val=<key>").
@@ -54,6 +59,7 @@ def _run(conn, args, stdin=None, secret=None, messages=None):
                 exc.error.replace(secret, "<key hidden>"), info=info
             ) from None
         raise
+
 
 
 def _cache_key(conn):

@@ -15,7 +15,9 @@ Pool properties use the names of ``ceph osd pool get/set``: ``pg_num``,
 Cost: everything is read from one ``ceph osd pool ls detail`` per run, kept in
 ``__context__`` and dropped by this module's own writes, so checking many pools
 costs one ``ceph`` call (plus one ``osd crush rule dump`` when rule names are
-needed, and one cheap ``rados`` read per pool for :func:`initialized`).
+needed, and one cheap ``rados`` read per pool for :func:`initialized`). The
+run's ``ceph`` commands share one connection (``ceph_session``; off with config
+``ceph_openstack:session: False``): a write costs a mon round trip, not a process.
 """
 
 import copy
@@ -239,7 +241,8 @@ def _connection(kwargs):
 
 def _run(conn, args, **options):
     return __utils__["ceph_cli.run"](__salt__["cmd.run_all"], conn, args, context=__context__,
-                                     **options)
+                                     session=__utils__.get("ceph_session.get"), **options)
+
 
 
 def _cache_key(what, conn):

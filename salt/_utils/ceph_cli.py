@@ -60,6 +60,8 @@ def connection(config_get, **kwargs):
         )
     if conn["timeout"] <= 0:
         raise CommandExecutionError("timeout must be a positive number of seconds")
+    # One connection per run for the ceph commands (ceph_session), unless switched off.
+    conn["session"] = config_get("ceph_openstack:session", True) is not False
     return conn
 
 
@@ -88,7 +90,7 @@ def argv(conn, binary, args):
 
 
 def run(run_all, conn, args, binary="ceph", stdin=None, json_out=True, context=None,
-        messages=None):
+        messages=None, session=None):
     """
     Run one Ceph CLI command and return its parsed JSON (or text) output.
 
@@ -120,6 +122,12 @@ def run(run_all, conn, args, binary="ceph", stdin=None, json_out=True, context=N
         succeeds: Ceph's own word on what it did (``pool 'x' already exists``
         and ``pool 'x' created`` both exit 0).
 
+    session
+        ``ceph_session.get`` (the caller's ``__utils__["ceph_session.get"]``):
+        with a ``context``, ``ceph`` commands then go through one connection
+        kept for the run instead of one process each (see ``ceph_session``);
+        where that does not work, one process per command as without it.
+
     Raises ``CommandExecutionError`` on a timeout or a non-zero exit; its
     ``info`` holds ``retcode`` and the first line of stderr so callers can
     tell "does not exist" (ENOENT, 2) from real failures.
@@ -130,18 +138,23 @@ def run(run_all, conn, args, binary="ceph", stdin=None, json_out=True, context=N
         raise CommandExecutionError(
             f"{earlier[1]} (not retried: no answer earlier in this run)", info={"retcode": None}
         )
-    cmd = argv(conn, binary, list(args) + (["--format", "json"] if json_out else []))
     # Log the verb only: arguments may name entities the operator considers private.
     log.debug("ceph_openstack: running %s %s", binary, " ".join(map(str, args[:3])))
-    ret = run_all(
-        cmd,
-        python_shell=False,
-        stdin=stdin,
-        output_loglevel="quiet",
-        ignore_retcode=True,
-        timeout=conn["timeout"] + _KILL_GRACE,
-        env={"LC_ALL": "C"},
-    )
+    ret = None
+    if session is not None and context is not None and binary == "ceph" and \
+            conn.get("session", True):
+        ret = _through_session(session, conn, args, stdin, json_out, context)
+    if ret is None:
+        cmd = argv(conn, binary, list(args) + (["--format", "json"] if json_out else []))
+        ret = run_all(
+            cmd,
+            python_shell=False,
+            stdin=stdin,
+            output_loglevel="quiet",
+            ignore_retcode=True,
+            timeout=conn["timeout"] + _KILL_GRACE,
+            env={"LC_ALL": "C"},
+        )
     stdout = ret.get("stdout") or ""
     stderr = (ret.get("stderr") or "").strip()
     if ret.get("retcode"):
@@ -166,6 +179,37 @@ def run(run_all, conn, args, binary="ceph", stdin=None, json_out=True, context=N
         raise CommandExecutionError(
             f"{binary} {' '.join(map(str, args[:3]))} returned output that is not JSON"
         )
+
+
+def _through_session(session, conn, args, stdin, json_out, context):
+    """
+    ``cmd.run_all``-style result of ``ceph <args>`` through the run's session,
+    or ``None`` when there is none (or it broke: then this command and the
+    rest of the run use one process each). A session that gets no reply in
+    time is reported like the CLI's own timeout.
+    """
+    key = ("ceph_cli.session",) + cache_key(conn)
+    try:
+        current = session(conn, context, key)
+    except Exception as exc:  # pylint: disable=broad-except
+        if getattr(exc, "timed_out", False):
+            return {"retcode": 110, "stdout": "", "stderr": "timed out"}
+        raise
+    if current is None:
+        return None
+    try:
+        return current.run(args, stdin=stdin, json_out=json_out)
+    except ValueError:
+        return None  # input a session cannot carry (-i <file>): one process for this one
+    except Exception as exc:  # pylint: disable=broad-except
+        # ceph_session's errors (a utils module cannot import its sibling).
+        context.pop(key, None)
+        current.close()
+        if getattr(exc, "timed_out", False):
+            return {"retcode": 110, "stdout": "", "stderr": "timed out"}
+        log.debug("ceph_openstack: ceph session ended (%s); one process per command", exc)
+        context[key] = False
+        return None
 
 
 def _last_line(text):

@@ -80,6 +80,14 @@ AES_KEY = "AQArlwprssr2IRAAmspQiT9AGYd91T7bFi14cA=="
 AES256K_KEY = "AgArlwprFNSDJyAAydTd8MCxWw2zQCpIoDNTAqSDKxJy2zOQV9HPL9Qtm+k="
 
 
+@pytest.fixture(scope="module")
+def minion_opts(minion_opts):
+    """One ``ceph`` process per command (no ceph_session): this module checks each one's
+    argv; tests/functional/test_ceph_session.py runs the same through a session."""
+    minion_opts["ceph_openstack"]["session"] = False
+    return minion_opts
+
+
 def ceph_runs(execs, ceph_lab):
     """The ceph CLI runs against this session's lab cluster (the recorder sees the whole
     machine, and other test sessions may share it)."""
