@@ -469,7 +469,7 @@ def create(name, test=False, **kwargs):
     }
     if rest:
         try:
-            set_(name, **rest, **conn)
+            set_(name, **rest, **{key: conn[key] for key in CONNECTION})
         except CommandExecutionError as exc:
             raise CommandExecutionError(
                 f"pool {name} was created, but {exc.error}",
