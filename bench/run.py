@@ -48,7 +48,10 @@ from lab.salt import SaltLab, prepare_sandbox  # noqa: E402
 DEFAULT_DIR = os.environ.get("BENCH_LAB_DIR", "/tmp/coslab-bench")
 NAIVE_ROOT = os.path.join(ROOT, "bench", "naive")
 RESULTS = os.path.join(ROOT, "bench", "results", "latest.json")
-BINARIES = ("ceph", "rbd", "rados", "virsh")
+BINARIES = ("ceph", "rbd", "rados", "virsh", "session")
+#: "session": a ceph_session helper (one connection for many ceph commands), started
+#: under the python3 that the wrapper directory provides next to its ceph.
+WRAPPED = BINARIES[:4]
 REAL_PATH = "/usr/bin:/bin:/usr/sbin:/sbin"
 FORMULA_SLS = "ceph_openstack"
 NAIVE_SLS = "naive_runbook"
@@ -113,7 +116,8 @@ class CliCounter:
         os.makedirs(os.path.join(self.dir, "counts"), exist_ok=True)
         for minion in self.minions:
             os.makedirs(self.wrapdir(minion), exist_ok=True)
-            for binary in BINARIES:
+            self._install_session(minion)
+            for binary in WRAPPED:
                 real = shutil.which(binary, path=REAL_PATH)
                 if not real:
                     raise SystemExit(f"bench: {binary} not found in {REAL_PATH}")
@@ -134,6 +138,18 @@ class CliCounter:
                     )
                 os.chmod(script, 0o755)
             open(self.log(minion), "w").close()
+
+    def _install_session(self, minion):
+        """``python3`` beside the wrapped ``ceph``: ceph_session's helper runs under it
+        (the real ceph's interpreter); logged as one ``session`` line, no arguments."""
+        with open(shutil.which("ceph", path=REAL_PATH), "rb") as ceph:
+            interpreter = ceph.readline().decode()[2:].split()[0]
+        script = os.path.join(self.wrapdir(minion), "python3")
+        with open(script, "w") as out:
+            out.write("#!/bin/sh\n"
+                      f"printf 'session\\n' >> {self.log(minion)}\n"
+                      f'exec {interpreter} "$@"\n')
+        os.chmod(script, 0o755)
 
     def env(self, minion):
         env = dict(os.environ)
@@ -263,11 +279,12 @@ def write_overrides(lab, n_pools=None, n_users=None, refresh=True):
 # -- measuring ----------------------------------------------------------------------------
 
 
-def apply(lab, minion, sls):
-    """One ``salt <minion> state.apply <sls>``: wall time, state figures, CLI processes."""
+def apply(lab, minion, sls, *extra):
+    """One ``salt <minion> state.apply <sls> [extra]``: wall time, state figures, CLI
+    processes."""
     lab.counter.reset()
     start = time.monotonic()
-    ret = lab.salt.salt(minion, "state.apply", sls, timeout=600)
+    ret = lab.salt.salt(minion, "state.apply", sls, *extra, timeout=600)
     wall = time.monotonic() - start
     states = ret.get(minion)
     record = {"wall_s": round(wall, 3)}
@@ -282,6 +299,8 @@ def apply(lab, minion, sls):
                        for s in results if s.get("result") is False],
             "states_s": round(sum(float(s.get("duration") or 0) for s in results) / 1000, 3),
             "by_state": _by_state(states),
+            "changed_ids": sorted(key.split("_|-")[1] for key, s in states.items()
+                                  if isinstance(s, dict) and s.get("changes")),
         })
     argvs = lab.counter.read(minion)
     cli = collections.Counter(argv[0] for argv in argvs)
@@ -380,7 +399,8 @@ def print_report(results):
     print()
     print(f"== per role ({meta['pillar']})")
     print(f"   {'':8} {'minion':6} {'run':6} {'wall s':>7} {'states s':>8} {'states':>6}"
-          f" {'chg':>4}  {'ceph':>5} {'rbd':>5} {'rados':>5} {'virsh':>5} {'total':>5}")
+          f" {'chg':>4}  {'ceph':>5} {'rbd':>5} {'rados':>5} {'virsh':>5} {'sess':>5}"
+          f" {'total':>5}")
     for impl in ("formula", "naive"):
         for minion in ROLE_ORDER:
             for run in ("first", "noop"):
@@ -408,14 +428,15 @@ def print_report(results):
     print()
     print("== no-op mon converge vs number of pools and users (mon1)")
     print(f"   {'N':>3}  {'formula wall':>12} {'states s':>8} {'ceph':>5} {'rbd':>5} {'rados':>5}"
-          f" {'total':>5}  |  {'naive wall':>10} {'states s':>8} {'ceph':>5} {'rbd':>5}"
+          f" {'sess':>5} {'total':>5}  |  {'naive wall':>10} {'states s':>8} {'ceph':>5} {'rbd':>5}"
           f" {'rados':>5} {'total':>5}  | speedup")
     for n in SCALES:
         f = results["scaling"]["formula"][str(n)]["noop"]
         v = results["scaling"]["naive"][str(n)]["noop"]
         speed = results["targets"]["speedup_by_n"][str(n)]
         print(f"   {n:3d}  {f['wall_s']:12.2f} {f['states_s']:8.2f} {f['cli']['ceph']:5d}"
-              f" {f['cli']['rbd']:5d} {f['cli']['rados']:5d} {f['cli_total']:5d}  |  "
+              f" {f['cli']['rbd']:5d} {f['cli']['rados']:5d} {f['cli']['session']:5d}"
+              f" {f['cli_total']:5d}  |  "
               f"{v['wall_s']:10.2f} {v['states_s']:8.2f} {v['cli']['ceph']:5d} {v['cli']['rbd']:5d}"
               f" {v['cli']['rados']:5d} {v['cli_total']:5d}  | {speed['wall']:.1f}x wall,"
               f" {speed['states']:.1f}x states")
@@ -530,11 +551,95 @@ def run(lab, repeat):
     return results
 
 
+def first_converge(lab, n_pools, n_users):
+    """
+    A first mon converge from nothing to ``n_pools`` pools and ``n_users`` users, for the
+    formula and the naive SLS: test=True first (what would change), then the real run,
+    then a no-op; the pools and users are counted in Ceph afterwards.
+    """
+    lab.ceph.ceph("config", "set", "global", "mon_max_pg_per_osd", "4000", json_out=False)
+    sync = lab.salt.salt("*", "saltutil.sync_all", "refresh=True", timeout=120)
+    if set(sync) != set(ROLE_ORDER):
+        raise RuntimeError(f"saltutil.sync_all: {sync}")
+    write_overrides(lab, n_pools, n_users)
+    out, problems = {}, []
+    for impl, sls, prefix in (("formula", FORMULA_SLS, ""), ("naive", NAIVE_SLS, NAIVE_PREFIX)):
+        predicted = apply(lab, "mon1", sls, "test=True")
+        first = apply(lab, "mon1", sls)
+        again = apply(lab, "mon1", sls)
+        pools = [p for p in lab.ceph.ceph("osd", "pool", "ls")
+                 if p.startswith(prefix) and (prefix or not p.startswith(NAIVE_PREFIX))]
+        users = [e["entity"] for e in lab.ceph.ceph("auth", "ls")["auth_dump"]
+                 if e["entity"].startswith("client." + prefix)
+                 and (prefix or not e["entity"].startswith("client." + NAIVE_PREFIX))
+                 and e["entity"] != "client.admin" and "bootstrap" not in e["entity"]]
+        out[impl] = {"test": predicted, "first": first, "noop": again,
+                     "pools": len(pools), "users": len(users),
+                     "predicted_equals_changed": predicted["changed_ids"] == first["changed_ids"]}
+        for what, rec in (("test", predicted), ("first", first), ("noop", again)):
+            if rec["failed"]:
+                problems.append(f"{impl} {what}: {rec['failed'][:3]}")
+        if again["changed"]:
+            problems.append(f"{impl} no-op changed {again['changed']} states")
+        print(f"   {impl:8}: test=True {predicted['wall_s']:.2f} s ({predicted['changed']} would"
+              f" change), first {first['wall_s']:.2f} s ({first['changed']} changed,"
+              f" {first['cli_total']} processes: {first['cli']}), no-op {again['wall_s']:.2f} s;"
+              f" {len(pools)} pools, {len(users)} users in Ceph", flush=True)
+    speedup = out["naive"]["first"]["wall_s"] / out["formula"]["first"]["wall_s"]
+    print(f"   first converge {n_pools} pools / {n_users} users: formula "
+          f"{out['formula']['first']['wall_s']:.2f} s vs naive "
+          f"{out['naive']['first']['wall_s']:.2f} s = {speedup:.2f}x ({'MET' if speedup >= 2 else 'NOT MET'} >= 2x); formula's "
+          f"test=True predicted exactly the changed states: "
+          f"{out['formula']['predicted_equals_changed']}")
+    return {"pools": n_pools, "users": n_users, "runs": out, "speedup": round(speedup, 2),
+            "problems": problems}
+
+
+def _first_main(spec, directory):
+    """``--first P,U``: a fresh bench lab, then :func:`first_converge`."""
+    n_pools, n_users = (int(v) for v in spec.split(","))
+    lab = BenchLab(directory)
+    if lab.salt.running() or lab.ceph.running() or lab.libvirt.running():
+        lab.down()
+    shutil.rmtree(lab.dir, ignore_errors=True)
+    os.makedirs(lab.dir)
+    lab.counter.install()
+    write_overrides(lab, refresh=False)
+    try:
+        lab.up()
+        print(f"== first mon converge, {n_pools} pools and {n_users} users: {lab.dir}")
+        result = first_converge(lab, n_pools, n_users)
+        result["loadavg"] = " ".join(open("/proc/loadavg").read().split()[:3])
+        path = os.path.join(os.path.dirname(RESULTS), "first.json")
+        with open(path, "w") as out:
+            json.dump(result, out, indent=2, sort_keys=True)
+        print(f"   load average {result['loadavg']}; errors: "
+              f"{'; '.join(result['problems']) or 'none'}")
+        return 1 if result["problems"] else 0
+    finally:
+        lab.down()
+
+
 def _terminate(signum, _frame):
     raise SystemExit(128 + signum)
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--fleet"]:
+        # The fleet benchmark (bench/fleet.py): --fleet [5,20] [--repeat N] [--dir D]
+        from fleet import main as fleet_main  # pylint: disable=import-outside-toplevel
+
+        rest = argv[1:]
+        sizes = [rest.pop(0)] if rest and not rest[0].startswith("-") else []
+        return fleet_main(sizes + rest)
+    if argv[:1] == ["--first"]:
+        # --first P,U [--dir D]: first mon converge from nothing, formula vs naive
+        rest = argv[1:]
+        spec = rest.pop(0) if rest and not rest[0].startswith("-") else "64,32"
+        directory = rest[rest.index("--dir") + 1] if "--dir" in rest else DEFAULT_DIR
+        os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
+        return _first_main(spec, directory)
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--dir", default=DEFAULT_DIR, help=f"lab directory ({DEFAULT_DIR})")
     parser.add_argument("--repeat", type=int, default=3,

@@ -604,7 +604,8 @@ _TOP = {
     "images": _IMAGES,
     "compute_client": _options,
     "services": _record({"restart": _bool}),
-    "rollout": _record({"compute_batch": _positive_int}),
+    "rollout": _record({"compute_batch": _positive_int,
+                        "verify": _one_of(("changed", "always"))}),
     "lookup": _LOOKUP,
 }
 
