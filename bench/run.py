@@ -588,7 +588,8 @@ def first_converge(lab, n_pools, n_users):
     speedup = out["naive"]["first"]["wall_s"] / out["formula"]["first"]["wall_s"]
     print(f"   first converge {n_pools} pools / {n_users} users: formula "
           f"{out['formula']['first']['wall_s']:.2f} s vs naive "
-          f"{out['naive']['first']['wall_s']:.2f} s = {speedup:.2f}x ({'MET' if speedup >= 2 else 'NOT MET'} >= 2x); formula's "
+          f"{out['naive']['first']['wall_s']:.2f} s = {speedup:.2f}x "
+          f"({'MET' if speedup >= 2 else 'NOT MET'} >= 2x); formula's "
           f"test=True predicted exactly the changed states: "
           f"{out['formula']['predicted_equals_changed']}")
     return {"pools": n_pools, "users": n_users, "runs": out, "speedup": round(speedup, 2),
