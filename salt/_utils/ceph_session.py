@@ -64,7 +64,10 @@ except Exception as exc:
 opts = json.loads(sys.stdin.readline())
 timeout = int(opts["timeout"])
 try:
-    conf = {"keyring": opts["keyring"]} if opts.get("keyring") else {}
+    # The connect and command timeouts of librados itself (connect()'s own is advisory).
+    conf = {"client_mount_timeout": str(timeout), "rados_mon_op_timeout": str(timeout)}
+    if opts.get("keyring"):
+        conf["keyring"] = opts["keyring"]
     cluster = rados.Rados(name="client." + opts["client_id"], clustername=opts["cluster"],
                           conffile=opts.get("conf") or "", conf=conf)
     cluster.connect(timeout=timeout)
@@ -74,7 +77,8 @@ try:
     sigdict = parse_json_funcsigs(out.decode("utf-8"), "cli")
 except Exception as exc:
     reply({"error": "cannot connect: %s" % exc,
-           "timed_out": isinstance(exc, getattr(rados, "TimedOut", ()))})
+           "timed_out": isinstance(exc, getattr(rados, "TimedOut", ()))
+           or abs(getattr(exc, "errno", 0) or 0) == 110 or "timed out" in str(exc).lower()})
     sys.exit(0)
 
 def prefix(sig):
