@@ -141,9 +141,9 @@ def run(run_all, conn, args, binary="ceph", stdin=None, json_out=True, context=N
     # Log the verb only: arguments may name entities the operator considers private.
     log.debug("ceph_openstack: running %s %s", binary, " ".join(map(str, args[:3])))
     ret = None
-    if session is not None and context is not None and binary == "ceph" and \
-            conn.get("session", True):
-        ret = _through_session(session, conn, args, stdin, json_out, context)
+    sessionable = binary == "ceph" or (binary == "rbd" and list(args[:2]) == ["pool", "init"])
+    if session is not None and context is not None and sessionable and conn.get("session", True):
+        ret = _through_session(session, conn, args, stdin, json_out, context, binary)
     if ret is None:
         cmd = argv(conn, binary, list(args) + (["--format", "json"] if json_out else []))
         ret = run_all(
@@ -181,7 +181,7 @@ def run(run_all, conn, args, binary="ceph", stdin=None, json_out=True, context=N
         )
 
 
-def _through_session(session, conn, args, stdin, json_out, context):
+def _through_session(session, conn, args, stdin, json_out, context, binary="ceph"):
     """
     ``cmd.run_all``-style result of ``ceph <args>`` through the run's session,
     or ``None`` when there is none (or it broke: then this command and the
@@ -198,9 +198,9 @@ def _through_session(session, conn, args, stdin, json_out, context):
     if current is None:
         return None
     try:
-        return current.run(args, stdin=stdin, json_out=json_out)
+        return current.run(args, stdin=stdin, json_out=json_out, binary=binary)
     except ValueError:
-        return None  # input a session cannot carry (-i <file>): one process for this one
+        return None  # what a session does not run (-i <file>, most of rbd): one process
     except Exception as exc:  # pylint: disable=broad-except
         # ceph_session's errors (a utils module cannot import its sibling).
         context.pop(key, None)

@@ -14,6 +14,8 @@ one helper process that connects once and then runs command after command:
   ``ceph_argparse.validate_command``, as the CLI does, but checked only against
   the signatures whose prefix matches (the CLI checks all of them, about
   100 ms of CPU per command; ``ceph``'s interactive stdin mode pays that too);
+* ``rbd pool init <pool>`` runs there too, as librbd's ``pool_init`` (what the
+  ``rbd`` tool calls); other ``rbd`` commands stay processes;
 * requests and replies are JSON lines on the helper's stdin and stdout, each
   reply with the command's own return code, output and status text. Input
   (``-i -``, e.g. a keyring with a key) travels inside the request, on stdin:
@@ -92,8 +94,24 @@ def prefix(sig):
 prefixes = {name: prefix(cmd["sig"]) for name, cmd in sigdict.items()}
 reply({"ready": True})
 
+def pool_init(pool):
+    """What ``rbd pool init <pool>`` does: librbd's own pool_init (application + validation)."""
+    import rbd
+    ioctx = cluster.open_ioctx(pool)
+    try:
+        rbd.RBD().pool_init(ioctx, False)
+    finally:
+        ioctx.close()
+
 for line in sys.stdin:
     req = json.loads(line)
+    if "rbd_pool_init" in req:
+        try:
+            pool_init(req["rbd_pool_init"])
+            reply({"ret": 0, "out": "", "outs": ""})
+        except Exception as exc:
+            reply({"ret": -(abs(getattr(exc, "errno", 0) or 0) or 5), "out": "", "outs": str(exc)})
+        continue
     args = req["args"]
     words = []
     for arg in args:
@@ -157,12 +175,20 @@ def interpreter(which=shutil.which):
     return None
 
 
-def request(args, stdin=None, json_out=True):
+def request(args, stdin=None, json_out=True, binary="ceph"):
     """
     The request line for ``ceph <args>``: ``-i -`` becomes the request's
-    ``inbuf`` (the text given as ``stdin``), ``json_out`` its ``format``.
+    ``inbuf`` (the text given as ``stdin``), ``json_out`` its ``format``. Of
+    ``rbd``, only ``rbd pool init <pool>`` (librbd's pool_init in the helper);
+    anything else raises ``ValueError`` (the caller runs a process for it).
     """
     args = [str(arg) for arg in args]
+    if binary == "rbd":
+        if len(args) != 3 or args[:2] != ["pool", "init"] or args[2].startswith("-"):
+            raise ValueError("a session runs only `rbd pool init <pool>` of rbd")
+        return json.dumps({"rbd_pool_init": args[2]}) + "\n"
+    if binary != "ceph":
+        raise ValueError(f"a session does not run {binary}")
     inbuf = None
     if "-i" in args:
         where = args.index("-i")
@@ -216,9 +242,10 @@ class Session:
     def fresh(self):
         return self.proc.poll() is None and time.monotonic() - self.started < MAX_AGE
 
-    def run(self, args, stdin=None, json_out=True):
-        """``ceph <args>`` through the session, as a ``cmd.run_all``-style dict."""
-        return as_run_all(self._exchange(request(args, stdin, json_out)))
+    def run(self, args, stdin=None, json_out=True, binary="ceph"):
+        """``ceph <args>`` (or ``rbd pool init``) through the session, as a
+        ``cmd.run_all``-style dict."""
+        return as_run_all(self._exchange(request(args, stdin, json_out, binary)))
 
     def _exchange(self, line):
         try:

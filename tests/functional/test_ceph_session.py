@@ -73,6 +73,11 @@ def test_a_converge_uses_one_connection_and_a_rerun_changes_nothing(modules, cep
         assert set(ret["changes"]) == set(predicted.raw[key]["changes"]), key
     cli, helpers = lab_processes(execs, ceph_lab)
     assert cli == [] and len(helpers) == 1
+    # rbd pool init ran in the helper (librbd's pool_init): no rbd process either
+    assert [argv for argv in execs.commands("rbd") if ceph_lab.conf in argv] == []
+    for pool in names["pools"]:
+        info = ceph_lab.rbd("pool", "stats", pool)
+        assert "Total Images" in info
     pools = {p["pool_name"]: p for p in ceph_lab.ceph("osd", "pool", "ls", "detail")}
     for pool in names["pools"]:
         assert pools[pool]["pg_num"] == 1 and "rbd" in pools[pool]["application_metadata"]

@@ -76,6 +76,11 @@ def test_input_goes_into_the_request_never_into_args():
     assert json.loads(ceph_session.request(["osd", "pool", "ls"]))["format"] == "json"
     with pytest.raises(ValueError):
         ceph_session.request(["auth", "import", "-i", "/etc/keyring"])
+    assert json.loads(ceph_session.request(["pool", "init", "volumes"], binary="rbd")) == {
+        "rbd_pool_init": "volumes"}
+    for other in (["ls", "--pool", "volumes"], ["pool", "init", "--force"]):
+        with pytest.raises(ValueError):
+            ceph_session.request(other, binary="rbd")
 
 
 def test_a_reply_reads_like_the_clis_exit_status():
@@ -126,6 +131,12 @@ def test_commands_share_one_helper_and_keep_their_own_results(fake_helper):
     sessions = [value for value in context.values() if isinstance(value, ceph_session.Session)]
     assert len(sessions) == 1
     sessions[0].close()
+
+
+def test_rbd_commands_but_pool_init_never_start_a_session(fake_helper):
+    run_all, context = RunAll(), {}
+    run(["ls", "--pool", "volumes"], context, fake_helper, run_all, binary="rbd")
+    assert context == {} and len(run_all.calls) == 1
 
 
 def test_without_a_usable_interpreter_each_command_is_a_process():
