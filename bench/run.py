@@ -558,6 +558,8 @@ def first_converge(lab, n_pools, n_users):
     then a no-op; the pools and users are counted in Ceph afterwards.
     """
     lab.ceph.ceph("config", "set", "global", "mon_max_pg_per_osd", "4000", json_out=False)
+    for minion, roles in lab.salt.minions.items():
+        prepare_sandbox(lab.naive_dir, minion, roles)
     sync = lab.salt.salt("*", "saltutil.sync_all", "refresh=True", timeout=120)
     if set(sync) != set(ROLE_ORDER):
         raise RuntimeError(f"saltutil.sync_all: {sync}")
@@ -568,7 +570,8 @@ def first_converge(lab, n_pools, n_users):
         first = apply(lab, "mon1", sls)
         again = apply(lab, "mon1", sls)
         pools = [p for p in lab.ceph.ceph("osd", "pool", "ls")
-                 if p.startswith(prefix) and (prefix or not p.startswith(NAIVE_PREFIX))]
+                 if p.startswith(prefix) and (prefix or not p.startswith(NAIVE_PREFIX))
+                 and p != "device_health_metrics" and not p.startswith(".")]
         users = [e["entity"] for e in lab.ceph.ceph("auth", "ls")["auth_dump"]
                  if e["entity"].startswith("client." + prefix)
                  and (prefix or not e["entity"].startswith("client." + NAIVE_PREFIX))
