@@ -492,6 +492,17 @@ def targets(results):
 # -- main ---------------------------------------------------------------------------------
 
 
+def prepare(lab):
+    """The naive SLS's sandboxes, the modules synced, and room for many pools."""
+    # Raise the mon's placement-group cap: two sets of 64 pools share one OSD here.
+    lab.ceph.ceph("config", "set", "global", "mon_max_pg_per_osd", "4000", json_out=False)
+    for minion, roles in lab.salt.minions.items():
+        prepare_sandbox(lab.naive_dir, minion, roles)
+    sync = lab.salt.salt("*", "saltutil.sync_all", "refresh=True", timeout=120)
+    if set(sync) != set(ROLE_ORDER):
+        raise RuntimeError(f"saltutil.sync_all: {sync}")
+
+
 def run(lab, repeat):
     results = {"roles": {"formula": {}, "naive": {}},
                "scaling": {"formula": {}, "naive": {}}, "problems": []}
@@ -500,13 +511,7 @@ def run(lab, repeat):
         if not check(record, what, expect_changes):
             results["problems"].append(what)
 
-    # Raise the mon's placement-group cap: two sets of 64 pools share one OSD here.
-    lab.ceph.ceph("config", "set", "global", "mon_max_pg_per_osd", "4000", json_out=False)
-    for minion, roles in lab.salt.minions.items():
-        prepare_sandbox(lab.naive_dir, minion, roles)
-    sync = lab.salt.salt("*", "saltutil.sync_all", "refresh=True", timeout=120)
-    if set(sync) != set(ROLE_ORDER):
-        raise RuntimeError(f"saltutil.sync_all: {sync}")
+    prepare(lab)
     results["meta_salt_round_trip_s"] = salt_round_trip(lab)
 
     for impl, sls in (("formula", FORMULA_SLS), ("naive", NAIVE_SLS)):
@@ -557,12 +562,7 @@ def first_converge(lab, n_pools, n_users):
     formula and the naive SLS: test=True first (what would change), then the real run,
     then a no-op; the pools and users are counted in Ceph afterwards.
     """
-    lab.ceph.ceph("config", "set", "global", "mon_max_pg_per_osd", "4000", json_out=False)
-    for minion, roles in lab.salt.minions.items():
-        prepare_sandbox(lab.naive_dir, minion, roles)
-    sync = lab.salt.salt("*", "saltutil.sync_all", "refresh=True", timeout=120)
-    if set(sync) != set(ROLE_ORDER):
-        raise RuntimeError(f"saltutil.sync_all: {sync}")
+    prepare(lab)
     write_overrides(lab, n_pools, n_users)
     out, problems = {}, []
     for impl, sls, prefix in (("formula", FORMULA_SLS, ""), ("naive", NAIVE_SLS, NAIVE_PREFIX)):
