@@ -32,8 +32,10 @@ RELEASES = {
 }
 
 #: Binaries the lab and the modules call; each gets a wrapper in a root's bin directory.
+#: ``python3`` is the root's own, with its ``rados`` and ``rbd`` bindings: the modules'
+#: one-connection-per-run helper (salt/_utils/ceph_session.py) runs under it.
 TOOLS = ("ceph", "rbd", "rados", "ceph-authtool", "monmaptool",
-         "ceph-mon", "ceph-mgr", "ceph-osd", "ceph-conf")
+         "ceph-mon", "ceph-mgr", "ceph-osd", "ceph-conf", "python3")
 
 PACKAGES = ("ceph-mon", "ceph-mgr", "ceph-osd", "ceph-common")
 
