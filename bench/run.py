@@ -42,6 +42,7 @@ import yaml
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from lab import release  # noqa: E402
 from lab.__main__ import Lab  # noqa: E402
 from lab.salt import SaltLab, prepare_sandbox  # noqa: E402
 
@@ -52,7 +53,9 @@ BINARIES = ("ceph", "rbd", "rados", "virsh", "session")
 #: "session": a ceph_session helper (one connection for many ceph commands), started
 #: under the python3 that the wrapper directory provides next to its ceph.
 WRAPPED = BINARIES[:4]
-REAL_PATH = "/usr/bin:/bin:/usr/sbin:/sbin"
+#: Where the real binaries are: the system's, after the lab's Ceph release wrappers
+#: (``--ceph``; lab/release.py) when it runs from another release's root.
+REAL_PATH = release.path_with(release.selected(), "/usr/bin:/bin:/usr/sbin:/sbin")
 FORMULA_SLS = "ceph_openstack"
 NAIVE_SLS = "naive_runbook"
 ROLE_ORDER = ("mon1", "ctl1", "cmp1")
@@ -142,8 +145,11 @@ class CliCounter:
     def _install_session(self, minion):
         """``python3`` beside the wrapped ``ceph``: ceph_session's helper runs under it
         (the real ceph's interpreter); logged as one ``session`` line, no arguments."""
-        with open(shutil.which("ceph", path=REAL_PATH), "rb") as ceph:
-            interpreter = ceph.readline().decode()[2:].split()[0]
+        real_ceph = shutil.which("ceph", path=REAL_PATH)
+        interpreter = os.path.join(os.path.dirname(real_ceph), "python3")  # a release's root
+        if not os.access(interpreter, os.X_OK):
+            with open(real_ceph, "rb") as ceph:
+                interpreter = ceph.readline().decode()[2:].split()[0]
         script = os.path.join(self.wrapdir(minion), "python3")
         with open(script, "w") as out:
             out.write("#!/bin/sh\n"
