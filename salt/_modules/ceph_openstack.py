@@ -83,19 +83,6 @@ def _settings():
     )
 
 
-def _read_key(path):
-    """The key in a keyring file, or None; never logged."""
-    try:
-        with open(path, encoding="utf-8") as keyring:
-            for line in keyring:
-                name, _, value = line.partition("=")
-                if name.strip() == "key":
-                    return value.strip()
-    except OSError:
-        pass
-    return None
-
-
 def _ini(path):
     # Unmasked: rbd_secret_uuid is a name, not a secret; nothing read here is returned.
     try:
@@ -183,7 +170,7 @@ def verify(**kwargs):
 def _check_secret(secret_uuid, keyring, settings):
     if "compute" not in settings["roles"]:
         return "ok"  # controllers name the secret for nova; only computes hold it
-    key = _read_key(keyring)
+    key = __utils__["cephx.keyring_file_key"](keyring)
     if not key:
         return f"no key in {keyring}"
     uri = {"uri": settings["libvirt_uri"]} if settings.get("libvirt_uri") else {}

@@ -21,7 +21,9 @@ never in argv.
 :depends: the ``ceph`` CLI (package ``ceph-common``)
 """
 
+import json
 import logging
+import time
 
 import salt.utils.path
 from salt.exceptions import CommandExecutionError
@@ -44,11 +46,12 @@ def _conn(kwargs):
     return __utils__["ceph_cli.connection"](__salt__["config.get"], **kwargs)
 
 
-def _run(conn, args, stdin=None, secret=None, messages=None):
+def _run(conn, args, stdin=None, secret=None, messages=None, json_out=True):
     """Run ``ceph <args>``; with ``secret``, make sure no error message can carry it."""
     try:
         return __utils__["ceph_cli.run"](__salt__["cmd.run_all"], conn, args, stdin=stdin,
-                                         context=__context__, messages=messages,
+                                         json_out=json_out, context=__context__,
+                                         messages=messages,
                                          session=__utils__.get("ceph_session.get"))
     except CommandExecutionError as exc:
         if secret and secret in str(exc):
@@ -105,16 +108,24 @@ def _check_key(key):
         raise CommandExecutionError(problem)
 
 
+def _monmap(conn):
+    """``ceph mon dump``, read once per run (dropped after a cipher setting changes)."""
+    cache_key = ("cephauth.monmap",) + tuple(__utils__["ceph_cli.cache_key"](conn))
+    if cache_key not in __context__:
+        __context__[cache_key] = _run(conn, ["mon", "dump"]) or {}
+    return __context__[cache_key]
+
+
+def _cipher_name(value):
+    # Tentacle: {"name": "aes256k", "value": 2}; older releases: no such field.
+    return str(value.get("name")) if isinstance(value, dict) else value
+
+
 def _allowed_key_types(conn):
     """The cluster's ``auth_allowed_ciphers`` as a list of names; ``['aes']`` for a release
     without the setting (before Tentacle, which knows only AES keys). Read once per run."""
-    cache_key = ("cephauth.allowed",) + tuple(__utils__["ceph_cli.cache_key"](conn))
-    if cache_key not in __context__:
-        # Tentacle: [{"name": "aes256k", "value": 2}, ...]; older releases: no such field.
-        allowed = _run(conn, ["mon", "dump"]).get("auth_allowed_ciphers") or []
-        names = [c.get("name") if isinstance(c, dict) else c for c in allowed]
-        __context__[cache_key] = [str(name) for name in names if name] or ["aes"]
-    return __context__[cache_key]
+    allowed = _monmap(conn).get("auth_allowed_ciphers") or []
+    return [name for name in map(_cipher_name, allowed) if name] or ["aes"]
 
 
 def _check_key_accepted(conn, key):
@@ -395,3 +406,271 @@ def keyring(entity, key=None, with_caps=False, **kwargs):
         key = key or user["key"]
         caps = user["caps"] if with_caps else None
     return __utils__["cephx.keyring_text"](entity, key, caps)
+
+
+# -- key rotation ----------------------------------------------------------------
+#
+# Measured (README "Key rotation"): Quincy 17.2 and later have pending keys (`auth
+# get-or-create-pending / commit-pending / clear-pending`); Pacific 16.2 answers "no valid
+# command found". A pending key logs in beside the current one until it is committed; its
+# type follows the monmap's `auth_preferred_cipher` at the moment it is made (the command
+# has no --key_type); `auth ls` does not show it, `auth get` does (`pending_key`).
+
+#: First release with pending keys (the monmap's ``min_mon_release``: 17 is Quincy).
+PENDING_KEYS_SINCE = 17
+
+
+def pending_keys_supported(**kwargs):
+    """
+    True when the cluster has pending keys (``ceph auth get-or-create-pending``): every
+    mon runs Quincy 17.2 or later (the monmap's ``min_mon_release``). Pacific has none.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -G role:mon cephauth.pending_keys_supported
+    """
+    release = _monmap(_conn(kwargs)).get("min_mon_release") or 0
+    return int(release) >= PENDING_KEYS_SINCE
+
+
+def preferred_key_type(**kwargs):
+    """
+    The type of key the cluster makes by default (the monmap's ``auth_preferred_cipher``):
+    ``aes256k`` on a fresh Tentacle cluster, ``aes`` on an upgraded one and before Tentacle.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -G role:mon cephauth.preferred_key_type
+    """
+    return _cipher_name(_monmap(_conn(kwargs)).get("auth_preferred_cipher")) or "aes"
+
+
+def _auth_get(conn, entity):
+    """``ceph auth get`` of one user (it shows ``pending_key``, ``auth ls`` does not)."""
+    try:
+        found = _run(conn, ["auth", "get", entity])
+    except CommandExecutionError as exc:
+        if __utils__["ceph_cli.is_missing"](exc):
+            raise CommandExecutionError(f"cephx user {entity} does not exist") from None
+        raise
+    return (found or [{}])[0]
+
+
+def _describe(key):
+    """Type and creation time of a key (from its header), never the key."""
+    return {"type": __utils__["cephx.key_type"](key), "created": __utils__["cephx.key_created"](key)}
+
+
+def key_info(entity, **kwargs):
+    """
+    What can be said about ``entity``'s keys without showing them: the type and creation
+    time (seconds since the epoch, from the key's header) of its key and of its pending key
+    (``None`` when there is none, always on Pacific).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -G role:mon cephauth.key_info client.cinder
+    """
+    _check_entity(entity)
+    user = _auth_get(_conn(kwargs), entity)
+    pending = user.get("pending_key")
+    return {"entity": entity, "key": _describe(user.get("key")),
+            "pending": _describe(pending) if pending else None}
+
+
+def get_pending_key(entity, **kwargs):
+    """
+    The key ``entity``'s clients should hold: its pending key while one exists, else its
+    key. The formula publishes this during a rotation (nodes then log in with the pending
+    key before it is committed). Returns a secret by design, like ``get_key``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt ceph-mon1 cephauth.get_pending_key client.cinder
+    """
+    _check_entity(entity)
+    user = _auth_get(_conn(kwargs), entity)
+    return user.get("pending_key") or user["key"]
+
+
+def _set_preferred(conn, key_type):
+    _run(conn, ["mon", "set", "auth_preferred_cipher", key_type], json_out=False)
+    __context__.pop(("cephauth.monmap",) + tuple(__utils__["ceph_cli.cache_key"](conn)), None)
+
+
+def create_pending(entity, key_type=None, **kwargs):
+    """
+    Give ``entity`` a pending key (``ceph auth get-or-create-pending``) beside its current
+    one, unless it has one already; returns ``key_info`` (never a key). Both keys log in
+    until ``commit_pending``.
+
+    key_type
+        ``aes`` or ``aes256k``. Ceph makes the pending key of the monmap's
+        ``auth_preferred_cipher`` type (the command takes no ``--key_type``); when another
+        type is asked for, the preference is set to it for that one command and set back.
+        An existing pending key of another type is cleared and made again.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -G role:mon cephauth.create_pending client.cinder key_type=aes256k
+    """
+    _check_entity(entity)
+    conn = _conn(kwargs)
+    if key_type is not None and key_type not in ("aes", "aes256k"):
+        raise CommandExecutionError(f"key_type must be aes or aes256k, not {key_type!r}")
+    if not pending_keys_supported(**kwargs):
+        raise CommandExecutionError(
+            "this cluster has no pending keys (every mon must run Quincy 17.2 or later)"
+        )
+    info = key_info(entity, **kwargs)
+    if info["pending"] and key_type and info["pending"]["type"] != key_type:
+        clear_pending(entity, **kwargs)
+        info["pending"] = None
+    if info["pending"]:
+        return info
+    preferred = preferred_key_type(**kwargs)
+    switch = key_type is not None and key_type != preferred
+    try:
+        if switch:
+            _set_preferred(conn, key_type)
+        # The output holds both keys: parsed and dropped, never logged.
+        _run(conn, ["auth", "get-or-create-pending", entity])
+    finally:
+        if switch:
+            _set_preferred(conn, preferred)
+        _forget(conn)
+    log.info("cephauth: made a pending key for %s", entity)
+    return key_info(entity, **kwargs)
+
+
+def commit_pending(entity, **kwargs):
+    """
+    Make ``entity``'s pending key its key (``ceph auth commit-pending``): the old key stops
+    logging in at once. Returns True when a pending key was committed, False when there was
+    none.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -G role:mon cephauth.commit_pending client.cinder
+    """
+    _check_entity(entity)
+    conn = _conn(kwargs)
+    if not key_info(entity, **kwargs)["pending"]:
+        return False
+    try:
+        _run(conn, ["auth", "commit-pending", entity], json_out=False)
+    finally:
+        _forget(conn)
+    log.info("cephauth: committed the pending key of %s", entity)
+    return True
+
+
+def clear_pending(entity, **kwargs):
+    """
+    Drop ``entity``'s pending key (``ceph auth clear-pending``); its key stays. Returns
+    True when there was one.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -G role:mon cephauth.clear_pending client.cinder
+    """
+    _check_entity(entity)
+    conn = _conn(kwargs)
+    if not key_info(entity, **kwargs)["pending"]:
+        return False
+    try:
+        _run(conn, ["auth", "clear-pending", entity], json_out=False)
+    finally:
+        _forget(conn)
+    log.info("cephauth: cleared the pending key of %s", entity)
+    return True
+
+
+def generate_key(key_type=None):
+    """
+    A new cephx key from ``ceph-authtool --gen-print-key`` (on its stdout, never argv),
+    of ``key_type`` (``aes`` or ``aes256k``; Tentacle's tool only) or the tool's default.
+    Returns a secret by design: for ``import_key`` where pending keys do not exist.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -G role:mon cephauth.generate_key key_type=aes256k
+    """
+    cmd = ["ceph-authtool", "--gen-print-key"]
+    if key_type is not None:
+        if key_type not in ("aes", "aes256k"):
+            raise CommandExecutionError(f"key_type must be aes or aes256k, not {key_type!r}")
+        cmd += ["--key_type", key_type]
+    ret = __salt__["cmd.run_all"](cmd, python_shell=False, output_loglevel="quiet",
+                                  ignore_retcode=True, env={"LC_ALL": "C"})
+    key = (ret.get("stdout") or "").strip()
+    if ret.get("retcode") or not __utils__["cephx.is_valid_key"](key):
+        raise CommandExecutionError(
+            "ceph-authtool --gen-print-key made no key"
+            + (f" of type {key_type}" if key_type else "")
+        )
+    return key
+
+
+#: config-key under which the formula records a finished rotation of an entity.
+ROTATION_RECORD = "ceph_openstack/rotated/{entity}"
+
+
+def rotation_record(entity, **kwargs):
+    """
+    The formula's record of ``entity``'s last rotation, ``{"key_created": <the rotated key's
+    creation time>, "at": <when>}``, or ``None`` (a ``config-key`` value, no key in it).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -G role:mon cephauth.rotation_record client.cinder
+    """
+    _check_entity(entity)
+    try:
+        text = _run(_conn(kwargs), ["config-key", "get", ROTATION_RECORD.format(entity=entity)],
+                    json_out=False)
+    except CommandExecutionError as exc:
+        if __utils__["ceph_cli.is_missing"](exc):
+            return None
+        raise
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def record_rotation(entity, **kwargs):
+    """
+    Record that ``entity``'s current key is the result of a rotation (see
+    ``rotation_record``). Returns the record.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -G role:mon cephauth.record_rotation client.cinder
+    """
+    info = key_info(entity, **kwargs)
+    record = {"key_created": info["key"]["created"], "at": int(time.time())}
+    _run(_conn(kwargs), ["config-key", "set", ROTATION_RECORD.format(entity=entity),
+                         json.dumps(record, sort_keys=True)], json_out=False)
+    return record

@@ -315,6 +315,19 @@ class _Api:
 
         return self._run("domain list", func)
 
+    def running(self):
+        def func(conn):
+            found = []
+            for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
+                try:
+                    found.append((dom.name(), dom.XMLDesc(0)))
+                except libvirt.libvirtError as exc:
+                    if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                        raise  # else gone since the listing
+            return found
+
+        return self._run("domain list", func)
+
 
 # `virsh --quiet secret-list`: " <uuid>   <type> <usage id>", one line each, unpadded.
 _LIST_LINE = re.compile(r"^\s*([0-9a-fA-F-]{36})\s{2,}(.*)$")
@@ -418,6 +431,18 @@ class _Virsh:
                 # --domain: a name starting with "-" is not taken for an option
                 xml = self._run("domain dumpxml", ["dumpxml", "--inactive", "--domain", name])
             except _NoDomain:  # undefined since the listing
+                continue
+            found.append((name, xml))
+        return found
+
+    def running(self):
+        found = []
+        for name in self._run("domain list", ["list", "--name"]).splitlines():
+            if not name.strip():
+                continue
+            try:
+                xml = self._run("domain dumpxml", ["dumpxml", "--domain", name])
+            except _NoDomain:  # stopped since the listing
                 continue
             found.append((name, xml))
         return found
@@ -623,6 +648,31 @@ def users(uuid, uri=None, backend=None, timeout=None):
         except ET.ParseError as exc:
             raise CommandExecutionError(f"domain {name}: unreadable XML from libvirt: {exc}")
     return sorted(names)
+
+
+def guests(uuid, uri=None, backend=None, timeout=None):
+    """
+    The running libvirt domains whose live XML uses secret ``uuid``, as
+    ``[{"name": ..., "uuid": <domain uuid>, "id": <domain id>}]`` sorted by name. A domain
+    id is new each time a domain starts, so it tells a guest that has restarted (and read
+    the secret's value again) from one still running since before. ``[]`` when none.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' virtsecret.guests 691c3607-7ca3-433a-a0c0-5805cea8afa0
+    """
+    uuid = _check_uuid(uuid)
+    found = []
+    for name, domain_xml in _backend(uri, backend, timeout).running():
+        try:
+            if _uses_secret(domain_xml, uuid):
+                root = ET.fromstring(domain_xml)
+                found.append({"name": name, "uuid": root.findtext("uuid"), "id": root.get("id")})
+        except ET.ParseError as exc:
+            raise CommandExecutionError(f"domain {name}: unreadable XML from libvirt: {exc}")
+    return sorted(found, key=lambda guest: guest["name"])
 
 
 def undefine(uuid, uri=None, backend=None, timeout=None):

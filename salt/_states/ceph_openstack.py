@@ -23,6 +23,8 @@ Mine entries (published by the mon role, all changed ones in one ``mine.update``
 import hmac
 import json
 import logging
+import os
+import time
 
 from salt.exceptions import CommandExecutionError
 
@@ -375,4 +377,487 @@ def verified(name="ceph_openstack"):
     lines = [f"{check}: {result}" for check, result in sorted(report["checks"].items())]
     ret["comment"] = "\n".join(lines)
     ret["result"] = bool(report["ok"])
+    return ret
+
+
+# -- key rotation (orch.ceph_openstack_rotate) ---------------------------------------------
+#
+# The mon plans (published without keys under ROTATION_ALIAS), the nodes check, the mon
+# stages the new key (a pending key where the cluster has them, else the key itself) and
+# publishes it under the client's key alias, the nodes write it and verify it, and only
+# then the mon commits it. See README "Key rotation".
+
+ROTATION_ALIAS = "ceph_openstack_rotation"
+ROTATE_ORCH = "orch.ceph_openstack_rotate"
+
+
+def _request():
+    """The ``ceph_openstack_rotate`` pillar the orchestration passes to every step."""
+    request = __pillar__.get("ceph_openstack_rotate") or {}
+    return request if isinstance(request, dict) else {}
+
+
+def _resume_command():
+    request = {"clients": list(_request().get("clients") or [])}
+    return (f"salt-run state.orchestrate {ROTATE_ORCH} "
+            f"pillar='{json.dumps({'ceph_openstack_rotate': request})}'")
+
+
+def _request_problems(request):
+    """Problems with ``ceph_openstack_rotate``, each naming its key."""
+    clients = (__pillar__.get("ceph_openstack") or {}).get("clients") or {}
+    names = request.get("clients")
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        return ["ceph_openstack_rotate:clients must be a non-empty list of client names, "
+                "e.g. [cinder]"]
+    problems = [f"ceph_openstack_rotate:clients: {name} is not in ceph_openstack:clients"
+                for name in names if name not in clients]
+    if not isinstance(request.get("force", False), bool):
+        problems.append("ceph_openstack_rotate:force must be true or false")
+    min_age = request.get("min_age", 3600)
+    if isinstance(min_age, bool) or not isinstance(min_age, int) or min_age < 0:
+        problems.append("ceph_openstack_rotate:min_age must be a whole number of seconds >= 0")
+    return problems
+
+
+def _plan_client(client, request, allowed, pending_keys, connection):
+    """``{"mode", "key_type", "why"}`` for one client, or a problem (a string)."""
+    entity = f"client.{client}"
+    wanted = "aes256k" if "aes256k" in allowed else "aes"
+    info = __salt__["cephauth.key_info"](entity, **connection)
+    pillar_key = _pillar_key(client)
+    if pillar_key:
+        where = f"ceph_openstack:clients:{client}:key"
+        problem = __utils__["cephx.key_type_problem"](pillar_key, allowed, where)
+        if problem:
+            return f"{entity}: {problem}"
+        if _same(__salt__["cephauth.get_key"](entity, **connection), pillar_key):
+            return {"mode": "done", "key_type": info["key"]["type"],
+                    "why": f"holds the key in pillar {where} (change it there to rotate)"}
+        return {"mode": "replace", "key_type": __utils__["cephx.key_type"](pillar_key),
+                "why": f"the new key in pillar {where} replaces the old one at once "
+                       "(a given key cannot be made pending)"}
+    if info["pending"]:
+        return {"mode": "pending", "key_type": wanted,
+                "why": "a pending key exists (an earlier run stopped): continuing"}
+    record = __salt__["cephauth.rotation_record"](entity, **connection) or {}
+    age = time.time() - record.get("at", 0)
+    if (info["key"]["type"] == wanted and record.get("key_created") == info["key"]["created"]
+            and age < request.get("min_age", 3600)):
+        return {"mode": "done", "key_type": wanted,
+                "why": f"rotated {int(age // 60)} min ago (ceph_openstack_rotate:min_age "
+                       f"{request.get('min_age', 3600)} s)"}
+    if pending_keys:
+        return {"mode": "pending", "key_type": wanted,
+                "why": f"a new {wanted.upper()} key, pending beside the old one until every "
+                       "node has verified it"}
+    return {"mode": "replace", "key_type": wanted,
+            "why": f"a new {wanted.upper()} key; this cluster has no pending keys (Pacific "
+                   "16.2), so the old key stops working the moment the new one is set: every "
+                   "check runs first, then the key is set and distributed at once"}
+
+
+def _publish(entries):
+    """mine.update of the ``{alias: (definition, value)}`` whose value is stale; returns
+    the aliases updated (or raises)."""
+    me = __grains__["id"]
+    stale = sorted(alias for alias, (_, value) in entries.items()
+                   if not _same(_mine(me, "glob", alias).get(me), value))
+    if stale and not __opts__["test"]:
+        if not __salt__["mine.update"](mine_functions={a: entries[a][0] for a in stale}):
+            raise CommandExecutionError("mine.update failed; is the master reachable?")
+        for alias in stale:
+            _mine(me, "glob", alias)[me] = entries[alias][1]
+    return stale
+
+
+def rotation_planned(name="ceph_openstack_rotate", targets=None, **connection):
+    """
+    Decide, on a mon, what rotating the clients of pillar ``ceph_openstack_rotate:clients``
+    means on this cluster, and publish that plan (no key in it) for the nodes. Fails,
+    changing nothing, on a bad request or a pillar key the cluster would not accept.
+
+    .. code-block:: yaml
+
+        ceph_openstack-rotation-planned:
+          ceph_openstack.rotation_planned:
+            - targets: {mon: 'G@role:mon', controller: 'G@role:controller',
+                        compute: 'G@role:compute'}
+    """
+    ret = _ret(name)
+    request = _request()
+    problems = _request_problems(request)
+    if problems:
+        return _fail(ret, "; ".join(problems))
+    try:
+        allowed = __salt__["cephauth.allowed_key_types"](**connection)
+        pending_keys = __salt__["cephauth.pending_keys_supported"](**connection)
+        plan = {}
+        for client in request["clients"]:
+            found = _plan_client(client, request, allowed, pending_keys, connection)
+            if isinstance(found, str):
+                problems.append(found)
+            else:
+                plan[client] = found
+        if problems:
+            return _fail(ret, "; ".join(problems) + "; nothing changed")
+        value = json.dumps({"pending_keys": pending_keys, "clients": plan}, sort_keys=True)
+        # Bookkeeping for the nodes, not a change of the cluster: published under test too.
+        acl = " or ".join(f"( {targets[role]} )" for role in ("mon", "controller", "compute"))
+        entry = _entry("test.echo", [value], acl)
+        me = __grains__["id"]
+        if not _same(_mine(me, "glob", ROTATION_ALIAS).get(me), value):
+            if not __salt__["mine.update"](mine_functions={ROTATION_ALIAS: entry}):
+                return _fail(ret, "mine.update failed; is the master reachable?")
+            _mine(me, "glob", ROTATION_ALIAS)[me] = value
+    except CommandExecutionError as exc:
+        return _fail(ret, exc.strerror)
+    lines = [f"client.{client}: {step['why']}" for client, step in plan.items()]
+    if not pending_keys:
+        lines.append("Pacific 16.2 has no pending keys: the old key of each client above "
+                     "dies the moment its new key is set")
+    ret["comment"] = "\n".join(lines)
+    return ret
+
+
+def _plan(targets):
+    """The plan a mon published for this run (``{}`` before one did)."""
+    text = _mine_value(ROTATION_ALIAS, targets)
+    try:
+        return json.loads(text) if text else {}
+    except (TypeError, ValueError):
+        return {}
+
+
+def _rotating(client, targets):
+    """The plan's step for ``client`` when this run gives it a new key, else None."""
+    step = (_plan(targets).get("clients") or {}).get(client)
+    return step if step and step.get("mode") in ("pending", "replace") else None
+
+
+def _stale_guests_path(uuid):
+    return os.path.join(__opts__["cachedir"], "ceph_openstack", f"rotation-{uuid}.json")
+
+
+def _old_key_guests(uuid, uri):
+    """Running guests that use secret ``uuid`` and still hold its old value: those running,
+    with the same domain id, since the value changed (recorded then); all of them when no
+    change was recorded (the value was never changed here)."""
+    kwargs = {"uri": uri} if uri else {}
+    running = __salt__["virtsecret.guests"](uuid, **kwargs)
+    try:
+        with open(_stale_guests_path(uuid), encoding="utf-8") as record:
+            before = {(g["uuid"], g["id"]) for g in json.load(record)["guests"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return [g["name"] for g in running]
+    return [g["name"] for g in running if (g["uuid"], g["id"]) in before]
+
+
+def _guest_advice(names, uuid, client, plan_step):
+    me = __grains__["id"]
+    if plan_step["mode"] == "replace":
+        return (f"guests {', '.join(names)} on {me} use libvirt secret {uuid} of client.{client}"
+                f" and would keep its old key, which stops working the moment the new one is "
+                f"set ({plan_step['why']}). Shut them down and re-run "
+                f"({_resume_command()}), starting them afterwards; or set "
+                "ceph_openstack_rotate:force: true and restart them right after the rotation "
+                "(they lose their disks when their cephx tickets expire)")
+    return (f"guests {', '.join(names)} on {me} still run with the old key of "
+            f"client.{client} (libvirt secret {uuid} got the new one after they started). "
+            "Live-migrate or restart them (they then read the new key), then re-run: "
+            f"{_resume_command()}. The old key stays valid until then; "
+            "ceph_openstack_rotate:force: true invalidates it anyway (those guests lose "
+            "their disks when their cephx tickets expire)")
+
+
+def _guest_problems(secrets, targets, when, uri=None):
+    """Problems with guests holding an old key, for the secrets (``{uuid: client}``) of the
+    clients this run rotates; ``when``: ``before`` (the old key dies when set) or ``after``
+    (the pending key is distributed)."""
+    problems, notes = [], []
+    for uuid, client in sorted(secrets.items()):
+        step = _rotating(client, targets)
+        if not step or (when == "before") != (step["mode"] == "replace"):
+            continue
+        if when == "before":
+            kwargs = {"uri": uri} if uri else {}
+            names = [g["name"] for g in __salt__["virtsecret.guests"](uuid, **kwargs)]
+        else:
+            names = _old_key_guests(uuid, uri)
+        if names:
+            target = notes if _request().get("force") else problems
+            target.append(_guest_advice(names, uuid, client, step))
+    return problems, notes
+
+
+def rotation_ready(name="ceph_openstack_rotate", targets=None, secrets=None, uri=None):
+    """
+    Before a rotation sets any key: on a compute, fail when a running guest uses the libvirt
+    secret of a client whose old key dies at once (Pacific, or a new key from pillar),
+    unless ``ceph_openstack_rotate:force``. That the step runs on every node at all is the
+    other check: the orchestration stops when one does not answer.
+
+    secrets
+        ``{uuid: client}`` of the libvirt secrets on this node (computes).
+
+    .. code-block:: yaml
+
+        ceph_openstack-rotation-ready:
+          ceph_openstack.rotation_ready:
+            - targets: {mon: 'G@role:mon'}
+            - secrets: {691c3607-7ca3-433a-a0c0-5805cea8afa0: cinder}
+    """
+    ret = _ret(name)
+    if not _plan(targets):
+        return _fail(ret, "no rotation plan published by a mon: run the whole orchestration "
+                          f"({_resume_command()})")
+    try:
+        problems, notes = _guest_problems(secrets or {}, targets, "before", uri)
+    except CommandExecutionError as exc:
+        return _fail(ret, exc.strerror)
+    if problems:
+        return _fail(ret, "; ".join(problems) + "; nothing changed")
+    ret["comment"] = "; ".join(notes) or f"{__grains__['id']} is ready for the rotation"
+    return ret
+
+
+def _client_roles(client):
+    clients = (__pillar__.get("ceph_openstack") or {}).get("clients") or {}
+    return (clients.get(client) or {}).get("roles") or []
+
+
+def rotation_staged(name="ceph_openstack_rotate", targets=None, **connection):
+    """
+    On a mon, give each client the plan rotates its new key: a pending key (Quincy and
+    later: both keys log in until ``rotation_committed``), or, where that cannot be (Pacific,
+    a key from pillar), the new key itself. Then publish, for the nodes, the key each
+    listed client should hold. ``changes`` never holds a key.
+
+    .. code-block:: yaml
+
+        ceph_openstack-rotation-staged:
+          ceph_openstack.rotation_staged:
+            - targets: {mon: 'G@role:mon', controller: 'G@role:controller',
+                        compute: 'G@role:compute'}
+    """
+    ret = _ret(name)
+    plan = _plan(targets)
+    if not plan:
+        return _fail(ret, f"no rotation plan: run the whole orchestration ({_resume_command()})")
+    test = __opts__["test"]
+    changes, done = {}, []
+    try:
+        for client, step in sorted(plan["clients"].items()):
+            entity = f"client.{client}"
+            if step["mode"] == "pending":
+                info = __salt__["cephauth.key_info"](entity, **connection)
+                if not info["pending"] or info["pending"]["type"] != step["key_type"]:
+                    if not test:
+                        __salt__["cephauth.create_pending"](entity, key_type=step["key_type"],
+                                                            **connection)
+                    changes[entity] = {"pending key": {"old": None,
+                                                       "new": step["key_type"].upper()}}
+            elif step["mode"] == "replace":
+                if not test:
+                    key = _pillar_key(client) or __salt__["cephauth.generate_key"]()
+                    __salt__["cephauth.import_key"](entity, key, **connection)
+                    __salt__["cephauth.record_rotation"](entity, **connection)
+                changes[entity] = {"key": {"old": "old key (invalid from now)",
+                                           "new": step["key_type"].upper()}}
+        entries = {}
+        for client in plan["clients"]:
+            entity = f"client.{client}"
+            key = None if test and entity in changes else __salt__[
+                "cephauth.get_pending_key"](entity, **connection)
+            entries[key_alias(client)] = (
+                _entry("cephauth.get_pending_key", [entity],
+                       _acl(_client_roles(client), targets)), key)
+        published = _publish(entries)
+    except CommandExecutionError as exc:
+        ret["changes"] = changes if not test else {}
+        return _fail(ret, exc.strerror)
+    if published:
+        changes["published"] = published
+    ret["changes"] = changes
+    if not changes:
+        ret["comment"] = "every listed client's key is staged and published"
+        return ret
+    if test:
+        ret["result"] = None
+    verb = "would be " if test else ""
+    done = [f"{entity}: {'pending key' if 'pending key' in c else 'key'} {verb}set "
+            f"({(c.get('pending key') or c.get('key'))['new']})"
+            for entity, c in changes.items() if entity != "published"]
+    if published:
+        done.append(f"{verb}published {', '.join(published)}")
+    ret["comment"] = "; ".join(done)
+    return ret
+
+
+def rotation_committed(name="ceph_openstack_rotate", targets=None, **connection):
+    """
+    On a mon, after every node verified the new key: commit each client's pending key (the
+    old key stops logging in now) and record the rotation. Run last.
+
+    .. code-block:: yaml
+
+        ceph_openstack-rotation-committed:
+          ceph_openstack.rotation_committed:
+            - targets: {mon: 'G@role:mon'}
+    """
+    ret = _ret(name)
+    plan = _plan(targets)
+    if not plan:
+        return _fail(ret, f"no rotation plan: run the whole orchestration ({_resume_command()})")
+    changes = {}
+    try:
+        for client, step in sorted(plan["clients"].items()):
+            entity = f"client.{client}"
+            if step["mode"] != "pending":
+                continue
+            if not __salt__["cephauth.key_info"](entity, **connection)["pending"]:
+                continue
+            changes[entity] = {"old key": {"old": "valid", "new": "invalid"}}
+            if not __opts__["test"]:
+                __salt__["cephauth.commit_pending"](entity, **connection)
+                __salt__["cephauth.record_rotation"](entity, **connection)
+    except CommandExecutionError as exc:
+        ret["changes"] = {} if __opts__["test"] else changes
+        return _fail(ret, exc.strerror)
+    ret["changes"] = changes
+    if __opts__["test"] and changes:
+        ret["result"] = None
+    verb = "would be " if __opts__["test"] else ""
+    ret["comment"] = (f"pending key {verb}committed for {', '.join(changes)}; their old keys "
+                      f"{verb}invalid" if changes else "no pending key to commit")
+    return ret
+
+
+def _predicted(name, what, client):
+    return {"name": name, "result": None, "changes": {"key": "changed"},
+            "comment": f"{what} would get client.{client}'s new key"}
+
+
+def rotated_keyring(name, client, targets, user=None, group=None, mode="0640"):
+    """
+    ``keyring`` for a rotation: writes the key the mon staged and published. Under
+    ``test=True`` (when no new key exists yet) it predicts the change for a client the
+    plan rotates.
+
+    .. code-block:: yaml
+
+        /etc/ceph/ceph.client.cinder.keyring:
+          ceph_openstack.rotated_keyring:
+            - client: cinder
+    """
+    if __opts__["test"] and _rotating(client, targets) and os.path.exists(name):
+        return _predicted(name, f"keyring {name}", client)
+    return keyring(name, client, targets, user=user, group=group, mode=mode)
+
+
+def rotated_secret(name, client, targets, uri=None):
+    """
+    ``libvirt_secret`` for a rotation: sets the staged key as the secret's value in place
+    (same UUID), first recording which running guests use the secret (they keep the old
+    key until they restart or move; ``rotation_verified`` names them). Under ``test=True``
+    it predicts the change for a client the plan rotates.
+
+    .. code-block:: yaml
+
+        691c3607-7ca3-433a-a0c0-5805cea8afa0:
+          ceph_openstack.rotated_secret:
+            - client: cinder
+    """
+    kwargs = {"uri": uri} if uri else {}
+    if __opts__["test"]:
+        if _rotating(client, targets):
+            return _predicted(name, f"libvirt secret {name}", client)
+        return libvirt_secret(name, client, targets, uri=uri)
+    key, problem = _client_key(client, targets)
+    if problem:
+        return _fail(_ret(name), problem)
+    try:
+        if __salt__["virtsecret.get"](name, **kwargs) is not None and \
+                __salt__["virtsecret.value_matches"](name, key, **kwargs) is False:
+            guests = __salt__["virtsecret.guests"](name, **kwargs)
+            path = _stale_guests_path(name)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w", encoding="utf-8") as record:
+                json.dump({"guests": guests, "at": int(time.time())}, record)
+    except (CommandExecutionError, OSError) as exc:
+        return _fail(_ret(name), getattr(exc, "strerror", None) or str(exc))
+    return libvirt_secret(name, client, targets, uri=uri)
+
+
+def _login_problem(client, keyring_path, settings):
+    """None when client.<client> logs in with the keyring here (a real cephx login)."""
+    conn = __utils__["ceph_cli.connection"](
+        __salt__["config.get"], conf=settings["paths"]["ceph_conf"], client_id=client,
+        keyring=keyring_path, cluster=settings["cluster"])
+    try:
+        __utils__["ceph_cli.run"](__salt__["cmd.run_all"], conn, ["mon", "stat"])
+    except CommandExecutionError as exc:
+        return exc.strerror
+    return None
+
+
+def rotation_verified(name="ceph_openstack_rotate", targets=None):
+    """
+    On each node, for every client the plan rotates and this node holds: the keyring holds
+    the published new key and logs in with it (a real cephx login), and on a compute the
+    client's libvirt secret holds it too and no running guest still holds the old key
+    (unless ``ceph_openstack_rotate:force``). Fails naming each problem; the mon commits
+    the new key only after every node passed.
+
+    .. code-block:: yaml
+
+        ceph_openstack-rotation-verified:
+          ceph_openstack.rotation_verified:
+            - targets: {mon: 'G@role:mon'}
+    """
+    ret = _ret(name)
+    plan = _plan(targets)
+    if not plan:
+        return _fail(ret, f"no rotation plan: run the whole orchestration ({_resume_command()})")
+    settings = __salt__["slsutil.renderer"]("salt://ceph_openstack/settings.jinja",
+                                           default_renderer="jinja|json")
+    roles = set(settings["roles"])
+    problems, checked = [], []
+    for client in sorted(plan["clients"]):
+        if not roles & set(_client_roles(client)) - {"mon"}:
+            continue
+        key, problem = _client_key(client, targets)
+        path = settings["clients"][client]["keyring"]
+        if problem:
+            problems.append(problem)
+            continue
+        held = __utils__["cephx.keyring_file_key"](path)
+        if not _same(held, key):
+            problems.append(f"keyring {path} does not hold client.{client}'s new key")
+            continue
+        problem = _login_problem(client, path, settings)
+        if problem:
+            problems.append(f"client.{client} cannot log in with {path}: {problem}")
+            continue
+        checked.append(f"client.{client} logs in with {path}")
+        if "compute" not in roles:
+            continue
+        secrets = {uuid: c for uuid, c in settings["secrets"].items() if c == client}
+        uri = {"uri": settings["libvirt_uri"]} if settings.get("libvirt_uri") else {}
+        try:
+            for uuid in secrets:
+                if __salt__["virtsecret.value_matches"](uuid, key, **uri) is False:
+                    problems.append(f"libvirt secret {uuid} does not hold client.{client}'s "
+                                    "new key")
+                else:
+                    checked.append(f"libvirt secret {uuid} holds it")
+            stale, notes = _guest_problems(secrets, targets, "after", settings.get("libvirt_uri"))
+        except CommandExecutionError as exc:
+            problems.append(exc.strerror)
+            continue
+        problems += stale
+        checked += notes
+    if problems:
+        return _fail(ret, "; ".join(problems) + "; the old keys stay valid")
+    ret["comment"] = "; ".join(checked) or "no rotated client on this node"
     return ret

@@ -39,6 +39,14 @@ def key_type(key):
     return name
 
 
+def key_created(key):
+    """Creation time of a well-formed key (seconds since the epoch, from its header),
+    else ``None``."""
+    if key_type(key) is None:
+        return None
+    return struct.unpack("<HIIH", base64.b64decode(key)[:12])[1]
+
+
 def is_valid_key(key):
     """True when ``key`` is a well-formed cephx key (AES or AES256K) in base64."""
     return key_type(key) is not None
@@ -163,3 +171,17 @@ def keyring_text(entity, key, caps=None):
         grants = caps[cap_type].replace("\\", "\\\\").replace('"', '\\"')
         lines.append(f'\tcaps {cap_type} = "{grants}"')
     return "\n".join(lines) + "\n"
+
+
+def keyring_file_key(path):
+    """The key in the keyring file ``path`` (its first ``key =`` line), or ``None`` when the
+    file or the line is missing. A secret by design: never log or return it."""
+    try:
+        with open(path, encoding="utf-8") as keyring:
+            for line in keyring:
+                name, _, value = line.partition("=")
+                if name.strip() == "key":
+                    return value.strip()
+    except OSError:
+        pass
+    return None

@@ -2,21 +2,8 @@
     `role`), so that a node that is both controller and compute has them once. A keyring
     both roles read (cinder's, by default) is owned by the controller's service user, with
     nova's group; ceph.conf has the guests' [client] options when the node is a compute. #}
-{%- from "ceph_openstack/map.jinja" import co, paths, keyring_path, roles, problems with context %}
-{%- set lookup = co.lookup %}
-{%- set glance = co.glance %}
-{%- set owners = {} %}
-{%- for client, spec in co.clients.items() %}
-{%-   set used_by = spec.get('roles', []) %}
-{%-   if 'controller' in roles and 'controller' in used_by %}
-{%-     set service = 'glance' if glance and client == glance.client else 'cinder' %}
-{%-     do owners.update({client: [lookup.owners[service], lookup.groups[service]]}) %}
-{%-   endif %}
-{%-   if 'compute' in roles and 'compute' in used_by %}
-{%-     do owners.update({client: [owners[client][0] if client in owners else lookup.owners.nova,
-                                   lookup.groups.nova]}) %}
-{%-   endif %}
-{%- endfor %}
+{%- from "ceph_openstack/map.jinja" import co, paths, keyring_path, roles, problems,
+    keyring_owners as owners with context %}
 include:
   - ceph_openstack.validate
 {#- A pillar with a problem: nothing but the check of ceph_openstack.validate. #}
