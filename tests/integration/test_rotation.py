@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import tempfile
+import time
 
 import pytest
 
@@ -19,6 +20,7 @@ from tests.integration.test_faults import chattr, failed_states, refresh_pillar,
 from tests.integration.test_rollout import SECRET_UUID, changed, orch_steps, orchestrate
 from tests.integration.test_secrets import _allowed, _text_to_scan
 from tests.support.argv_recorder import find_secret, record_argv
+from tests.unit.test_cephauth import AES256K_KEY
 
 ROTATE = "orch.ceph_openstack_rotate"
 NODES = {"ctl1": ["cinder", "glance", "cinder-backup"], "cmp1": ["cinder"]}
@@ -254,20 +256,19 @@ def _gen_key(ceph_lab, key_type=None):
 def test_pillar_key_rotates_and_a_refused_kind_changes_nothing(
         rotation, salt_run_cli, salt_cli, lab_pillar, ceph_lab, libvirt_lab, sandbox,
         ceph_release):
-    refused = _gen_key(ceph_lab, "aes256k" if ceph_release == "pacific" else "aes") \
-        if ceph_release != "tentacle" or "aes" not in json.dumps(
-            ceph_lab.ceph("mon", "dump").get("auth_allowed_ciphers")) else None
+    # A kind the cluster does not allow: AES on a fresh Tentacle, AES256K before Tentacle.
+    refused = _gen_key(ceph_lab, "aes") if ceph_release == "tentacle" else AES256K_KEY
     wanted = _gen_key(ceph_lab)
     before = key_of(ceph_lab, "cinder")
     try:
-        if refused and ceph_release in ("pacific", "tentacle"):
-            lab_pillar.edit({"ceph_openstack": {"clients": {"cinder": {"key": refused}}}})
-            refresh_pillar(salt_cli)
-            steps, failed, ret = rotate(salt_run_cli, ["cinder"])
-            assert "ceph_openstack-rotate-plan" in failed, failed
-            assert "ceph_openstack:clients:cinder:key" in failed["ceph_openstack-rotate-plan"]
-            assert key_of(ceph_lab, "cinder") == before
-            assert not find_secret(refused, ret.stdout, ret.stderr)
+        lab_pillar.edit({"ceph_openstack": {"clients": {"cinder": {"key": refused}}}})
+        refresh_pillar(salt_cli)
+        steps, failed, ret = rotate(salt_run_cli, ["cinder"])
+        assert "ceph_openstack-rotate-plan" in failed, failed
+        states = failed_states(steps, "ceph_openstack-rotate-plan")
+        assert "ceph_openstack:clients:cinder:key" in str(states), states
+        assert key_of(ceph_lab, "cinder") == before
+        assert not find_secret(refused, ret.stdout, ret.stderr)
         lab_pillar.edit({"ceph_openstack": {"clients": {"cinder": {"key": wanted}}}})
         refresh_pillar(salt_cli)
         steps, failed, ret = rotate(salt_run_cli, ["cinder"])
@@ -280,3 +281,129 @@ def test_pillar_key_rotates_and_a_refused_kind_changes_nothing(
     finally:
         lab_pillar.edit({})
         refresh_pillar(salt_cli)
+
+
+GUEST = "rotation-guest"
+
+
+def _guest_xml(ceph_lab):
+    port = ceph_lab.mon_host.split("v1:127.0.0.1:")[1].split("]")[0]
+    return f"""<domain type='qemu'><name>{GUEST}</name><memory unit='MiB'>64</memory>
+<vcpu>1</vcpu><os><type arch='x86_64' machine='pc'>hvm</type></os><devices>
+<emulator>/usr/bin/qemu-system-x86_64</emulator>
+<disk type='network' device='disk'><driver name='qemu' type='raw'/>
+<source protocol='rbd' name='volumes/rotation-probe'><host name='127.0.0.1' port='{port}'/>
+</source><auth username='cinder'><secret type='ceph' uuid='{SECRET_UUID}'/></auth>
+<target dev='vda' bus='virtio'/></disk></devices></domain>"""
+
+
+def _start_guest(libvirt_lab, tmp_path, ceph_lab):
+    """A real QEMU guest (paused: no CPU spent) whose disk is an RBD image opened with
+    client.cinder's key from the libvirt secret."""
+    xml = tmp_path / "guest.xml"
+    xml.write_text(_guest_xml(ceph_lab))
+    libvirt_lab.virsh("define", str(xml))
+    libvirt_lab.virsh("start", "--paused", GUEST, timeout=60)
+
+
+def _stop_guest(libvirt_lab):
+    libvirt_lab.virsh("destroy", GUEST, check=False)
+    libvirt_lab.virsh("undefine", GUEST, check=False)
+
+
+def test_running_guest_stops_the_run_before_the_old_key_dies_and_a_rerun_completes(
+        rotation, salt_run_cli, ceph_lab, libvirt_lab, sandbox, tmp_path, ceph_release):
+    if not os.path.exists("/usr/bin/qemu-system-x86_64"):
+        pytest.skip("qemu-system-x86 is not installed (a real guest is needed)")
+    if len(key_of(ceph_lab, "cinder")) != 40:
+        pytest.skip("the host's QEMU links the host's librbd, which cannot use AES256K keys")
+    old_copy = copy_keyring(sandbox, "cmp1", "cinder", str(tmp_path))
+    old_key = key_of(ceph_lab, "cinder")
+    _start_guest(libvirt_lab, tmp_path, ceph_lab)
+    try:
+        before = sandbox_files(sandbox)
+        steps, failed, ret = rotate(salt_run_cli, ["cinder"], min_age=0)
+        if ceph_release == "pacific":
+            # The old key would die at once: stopped before any key changes.
+            comment = failed["ceph_openstack-rotate-ready"]
+            states = failed_states(steps, "ceph_openstack-rotate-ready")
+            assert list(states) == [("cmp1", "ceph_openstack-rotation-ready")], failed
+            assert GUEST in str(states) and "Shut them down" in str(states), comment
+            assert key_of(ceph_lab, "cinder") == old_key
+            assert sandbox_files(sandbox) == before
+            _stop_guest(libvirt_lab)  # what the message asks for
+        else:
+            states = failed_states(steps, "ceph_openstack-rotate-verify")
+            assert list(states) == [("cmp1", "ceph_openstack-rotation-verified")], failed
+            assert GUEST in str(states) and "Live-migrate or restart" in str(states)
+            assert ROTATE in str(states)  # how to resume
+            assert "ceph_openstack-rotate-commit" in failed
+            assert ceph_lab.logs_in("client.cinder", old_copy)  # the old key still works
+            libvirt_lab.virsh("destroy", GUEST)  # restart it: it reads the new key
+            libvirt_lab.virsh("start", "--paused", GUEST, timeout=60)
+        assert not find_secret(old_key, ret.stdout, ret.stderr)
+        steps, failed, _ = rotate(salt_run_cli, ["cinder"], min_age=0)
+        assert not failed, failed
+        assert not ceph_lab.logs_in("client.cinder", old_copy)
+        assert set(held_keys(sandbox, libvirt_lab, "cinder").values()) == {
+            key_of(ceph_lab, "cinder")}
+    finally:
+        _stop_guest(libvirt_lab)
+
+
+def _insecure_entities(ceph_lab):
+    """Entities named by the AUTH_INSECURE_CLIENT_KEY_TYPE health check."""
+    checks = (ceph_lab.ceph("health", "detail") or {}).get("checks") or {}
+    detail = (checks.get("AUTH_INSECURE_CLIENT_KEY_TYPE") or {}).get("detail") or []
+    return {line["message"].split()[1] for line in detail if "entity" in line["message"]}
+
+
+def _wait_for(predicate, timeout=30):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
+
+
+def test_after_a_tentacle_upgrade_rotation_gives_aes256k_and_clears_the_health_checks(
+        rotation, salt_run_cli, ceph_lab, libvirt_lab, sandbox, ceph_release):
+    if ceph_release != "tentacle":
+        pytest.skip("AES256K keys and AUTH_INSECURE_* health checks are Tentacle's")
+    clients = ["cinder", "glance", "cinder-backup"]
+    # An upgraded cluster: AES allowed and preferred, and users with AES keys.
+    ceph_lab.ceph("mon", "set", "auth_allowed_ciphers", "aes,aes256k", json_out=False)
+    ceph_lab.ceph("mon", "set", "auth_preferred_cipher", "aes", json_out=False)
+    ceph_lab.ceph("config", "set", "mon", "mon_auth_allow_insecure_key", "true", json_out=False)
+    try:
+        for client in clients:
+            entry = ceph_lab.ceph("auth", "get", f"client.{client}")[0]
+            caps = "".join(f'\tcaps {t} = "{g}"\n' for t, g in sorted(entry["caps"].items()))
+            text = f"[client.{client}]\n\tkey = {_gen_key(ceph_lab, 'aes')}\n{caps}"
+            ceph_lab.ceph("auth", "import", "-i", "-", stdin=text, json_out=False)
+        _, failed = orchestrate(salt_run_cli)  # the nodes get the AES keys
+        assert not failed, failed
+        assert _wait_for(lambda: {f"client.{c}" for c in clients} <= _insecure_entities(
+            ceph_lab)), _insecure_entities(ceph_lab)
+
+        steps, failed, _ = rotate(salt_run_cli, ["cinder"])
+        assert not failed, failed
+        assert len(key_of(ceph_lab, "cinder")) == 60  # AES256K
+        assert set(held_keys(sandbox, libvirt_lab, "cinder").values()) == {
+            key_of(ceph_lab, "cinder")}
+        assert ceph_lab.ceph("mon", "dump")["auth_preferred_cipher"]["name"] == "aes"  # kept
+        assert _wait_for(lambda: "client.cinder" not in _insecure_entities(ceph_lab))
+        assert "client.glance" in _insecure_entities(ceph_lab)
+
+        steps, failed, _ = rotate(salt_run_cli, clients)
+        assert not failed, failed
+        assert all(len(key_of(ceph_lab, c)) == 60 for c in clients)
+        assert _wait_for(lambda: "AUTH_INSECURE_CLIENT_KEY_TYPE" not in ceph_lab.health_checks())
+        for client in clients:
+            for minion in (m for m, held in NODES.items() if client in held):
+                assert ceph_lab.logs_in(f"client.{client}", keyring(sandbox, minion, client))
+    finally:
+        ceph_lab.ceph("config", "set", "mon", "mon_auth_allow_insecure_key", "false",
+                      json_out=False)
+        ceph_lab.ceph("mon", "set", "auth_preferred_cipher", "aes256k", json_out=False)
