@@ -658,10 +658,12 @@ def rotation_record(entity, **kwargs):
     return record if isinstance(record, dict) else None
 
 
-def record_rotation(entity, **kwargs):
+def record_rotation(entity, staged=False, **kwargs):
     """
     Record that ``entity``'s current key is the result of a rotation (see
-    ``rotation_record``). Returns the record.
+    ``rotation_record``), or with ``staged=True`` that its pending key was made by one
+    (``{"staged": <its creation time>}``: Ceph puts a pending key into place at its first
+    use, so a later run can tell that key from a new one). Returns the record.
 
     CLI Example:
 
@@ -670,7 +672,10 @@ def record_rotation(entity, **kwargs):
         salt -G role:mon cephauth.record_rotation client.cinder
     """
     info = key_info(entity, **kwargs)
-    record = {"key_created": info["key"]["created"], "at": int(time.time())}
+    if staged:
+        record = {"staged": (info["pending"] or info["key"])["created"], "at": int(time.time())}
+    else:
+        record = {"key_created": info["key"]["created"], "at": int(time.time())}
     _run(_conn(kwargs), ["config-key", "set", ROTATION_RECORD.format(entity=entity),
                          json.dumps(record, sort_keys=True)], json_out=False)
     return record

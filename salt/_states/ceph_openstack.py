@@ -441,6 +441,10 @@ def _plan_client(client, request, allowed, pending_keys, connection):
         return {"mode": "pending", "key_type": wanted,
                 "why": "a pending key exists (an earlier run stopped): continuing"}
     record = __salt__["cephauth.rotation_record"](entity, **connection) or {}
+    if record.get("staged") and record["staged"] == info["key"]["created"]:
+        return {"mode": "used", "key_type": info["key"]["type"],
+                "why": "the new key an earlier run staged is in place already (Ceph commits a "
+                       "pending key at its first use): finishing"}
     age = time.time() - record.get("at", 0)
     if (info["key"]["type"] == wanted and record.get("key_created") == info["key"]["created"]
             and age < request.get("min_age", 3600)):
@@ -655,6 +659,7 @@ def rotation_staged(name="ceph_openstack_rotate", targets=None, **connection):
                     if not test:
                         __salt__["cephauth.create_pending"](entity, key_type=step["key_type"],
                                                             **connection)
+                        __salt__["cephauth.record_rotation"](entity, staged=True, **connection)
                     changes[entity] = {"pending key": {"old": None,
                                                        "new": step["key_type"].upper()}}
             elif step["mode"] == "replace":
@@ -713,13 +718,14 @@ def rotation_committed(name="ceph_openstack_rotate", targets=None, **connection)
     try:
         for client, step in sorted(plan["clients"].items()):
             entity = f"client.{client}"
-            if step["mode"] != "pending":
+            if step["mode"] not in ("pending", "used"):
                 continue
-            if not __salt__["cephauth.key_info"](entity, **connection)["pending"]:
-                continue
-            changes[entity] = {"old key": {"old": "valid", "new": "invalid"}}
+            pending = __salt__["cephauth.key_info"](entity, **connection)["pending"]
+            if pending:
+                changes[entity] = {"old key": {"old": "valid", "new": "invalid"}}
             if not __opts__["test"]:
-                __salt__["cephauth.commit_pending"](entity, **connection)
+                if pending:
+                    __salt__["cephauth.commit_pending"](entity, **connection)
                 __salt__["cephauth.record_rotation"](entity, **connection)
     except CommandExecutionError as exc:
         ret["changes"] = {} if __opts__["test"] else changes
@@ -752,7 +758,8 @@ def rotated_keyring(name, client, targets, user=None, group=None, mode="0640"):
     """
     if __opts__["test"] and _rotating(client, targets) and os.path.exists(name):
         return _predicted(name, f"keyring {name}", client)
-    return keyring(name, client, targets, user=user, group=group, mode=mode)
+    return _mark_restart(keyring(name, client, targets, user=user, group=group, mode=mode),
+                         client)
 
 
 def rotated_secret(name, client, targets, uri=None):
@@ -786,7 +793,7 @@ def rotated_secret(name, client, targets, uri=None):
                 json.dump({"guests": guests, "at": int(time.time())}, record)
     except (CommandExecutionError, OSError) as exc:
         return _fail(_ret(name), getattr(exc, "strerror", None) or str(exc))
-    return libvirt_secret(name, client, targets, uri=uri)
+    return _mark_restart(libvirt_secret(name, client, targets, uri=uri), client)
 
 
 def _login_problem(client, keyring_path, settings):
@@ -801,19 +808,21 @@ def _login_problem(client, keyring_path, settings):
     return None
 
 
-def rotation_verified(name="ceph_openstack_rotate", targets=None):
+def rotation_verified(name="ceph_openstack_rotate", targets=None, login=False):
     """
-    On each node, for every client the plan rotates and this node holds: the keyring holds
-    the published new key and logs in with it (a real cephx login), and on a compute the
-    client's libvirt secret holds it too and no running guest still holds the old key
-    (unless ``ceph_openstack_rotate:force``). Fails naming each problem; the mon commits
-    the new key only after every node passed.
+    On each node, for every client the plan rotates and this node holds: the keyring (and
+    on a compute the client's libvirt secret) holds the published new key. Before the
+    commit (``login: False``) no running guest may still hold the old key (unless
+    ``ceph_openstack_rotate:force``), and nothing logs in: Ceph commits a pending key at its
+    first use. After it (``login: True``) each keyring logs in (a real cephx login).
+    Fails naming each problem.
 
     .. code-block:: yaml
 
         ceph_openstack-rotation-verified:
           ceph_openstack.rotation_verified:
             - targets: {mon: 'G@role:mon'}
+            - login: False
     """
     ret = _ret(name)
     plan = _plan(targets)
@@ -826,38 +835,86 @@ def rotation_verified(name="ceph_openstack_rotate", targets=None):
     for client in sorted(plan["clients"]):
         if not roles & set(_client_roles(client)) - {"mon"}:
             continue
-        key, problem = _client_key(client, targets)
-        path = settings["clients"][client]["keyring"]
-        if problem:
-            problems.append(problem)
-            continue
-        held = __utils__["cephx.keyring_file_key"](path)
-        if not _same(held, key):
-            problems.append(f"keyring {path} does not hold client.{client}'s new key")
-            continue
-        problem = _login_problem(client, path, settings)
-        if problem:
-            problems.append(f"client.{client} cannot log in with {path}: {problem}")
-            continue
-        checked.append(f"client.{client} logs in with {path}")
-        if "compute" not in roles:
-            continue
-        secrets = {uuid: c for uuid, c in settings["secrets"].items() if c == client}
-        uri = {"uri": settings["libvirt_uri"]} if settings.get("libvirt_uri") else {}
-        try:
-            for uuid in secrets:
-                if __salt__["virtsecret.value_matches"](uuid, key, **uri) is False:
-                    problems.append(f"libvirt secret {uuid} does not hold client.{client}'s "
-                                    "new key")
-                else:
-                    checked.append(f"libvirt secret {uuid} holds it")
-            stale, notes = _guest_problems(secrets, targets, "after", settings.get("libvirt_uri"))
-        except CommandExecutionError as exc:
-            problems.append(exc.strerror)
-            continue
-        problems += stale
+        found, notes = _client_verified(client, targets, settings, login)
+        problems += found
         checked += notes
     if problems:
-        return _fail(ret, "; ".join(problems) + "; the old keys stay valid")
+        return _fail(ret, "; ".join(problems) + (
+            "" if login else "; the old keys stay valid"))
     ret["comment"] = "; ".join(checked) or "no rotated client on this node"
+    return ret
+
+
+def _client_verified(client, targets, settings, login):
+    """(problems, notes) of ``rotation_verified`` for one client held here."""
+    key, problem = _client_key(client, targets)
+    if problem:
+        return [problem], []
+    path = settings["clients"][client]["keyring"]
+    if not _same(__utils__["cephx.keyring_file_key"](path), key):
+        return [f"keyring {path} does not hold client.{client}'s new key"], []
+    notes = [f"keyring {path} holds client.{client}'s new key"]
+    if login:
+        problem = _login_problem(client, path, settings)
+        if problem:
+            return [f"client.{client} cannot log in with {path}: {problem}"], notes
+        notes.append(f"client.{client} logs in with it")
+    if "compute" not in settings["roles"]:
+        return [], notes
+    secrets = {uuid: c for uuid, c in settings["secrets"].items() if c == client}
+    uri = {"uri": settings["libvirt_uri"]} if settings.get("libvirt_uri") else {}
+    problems = []
+    try:
+        for uuid in secrets:
+            if __salt__["virtsecret.value_matches"](uuid, key, **uri) is False:
+                problems.append(f"libvirt secret {uuid} does not hold client.{client}'s new key")
+            else:
+                notes.append(f"libvirt secret {uuid} holds it")
+        if not login:
+            stale, more = _guest_problems(secrets, targets, "after", settings.get("libvirt_uri"))
+            problems += stale
+            notes += more
+    except CommandExecutionError as exc:
+        problems.append(exc.strerror)
+    return problems, notes
+
+
+def _restart_marker(client):
+    return os.path.join(__opts__["cachedir"], "ceph_openstack", f"restart-{client}")
+
+
+def _mark_restart(ret, client):
+    """After a real change of a client's keyring or secret: its services restart once, in
+    the orchestration's last step (after the commit: a restart logs in with the new key)."""
+    if ret.get("result") and ret.get("changes") and not __opts__["test"]:
+        os.makedirs(os.path.dirname(_restart_marker(client)), exist_ok=True)
+        with open(_restart_marker(client), "w", encoding="utf-8"):
+            pass
+    return ret
+
+
+def rotation_restart_due(name, targets=None):
+    """
+    Report a change (for services to ``watch``) when client ``name``'s keyring or secret
+    changed in a rotation and its services have not restarted since: once per change, also
+    when the run that changed it stopped before this step.
+
+    .. code-block:: yaml
+
+        cinder:
+          ceph_openstack.rotation_restart_due:
+            - targets: {mon: 'G@role:mon'}
+    """
+    ret = _ret(name)
+    marker = _restart_marker(name)
+    due = os.path.exists(marker) or (__opts__["test"] and _rotating(name, targets))
+    if not due:
+        ret["comment"] = f"no restart due for client.{name}"
+        return ret
+    ret["changes"] = {"restart": "due"}
+    if __opts__["test"]:
+        ret.update(result=None, comment=f"the services using client.{name} would restart")
+        return ret
+    os.unlink(marker)
+    ret["comment"] = f"the services using client.{name} restart"
     return ret

@@ -216,7 +216,7 @@ def test_failing_node_stops_before_the_old_key_dies_and_a_rerun_completes(
             assert ceph_lab.logs_in("client.cinder", old_copy)
     finally:
         chattr("-i", path)
-    steps, failed, _ = rotate(salt_run_cli, ["cinder"], min_age=0)
+    steps, failed, _ = rotate(salt_run_cli, ["cinder"])  # the same command completes it
     assert not failed, failed
     new = key_of(ceph_lab, "cinder")
     assert set(held_keys(sandbox, libvirt_lab, "cinder").values()) == {new}
@@ -342,7 +342,9 @@ def test_running_guest_stops_the_run_before_the_old_key_dies_and_a_rerun_complet
             libvirt_lab.virsh("destroy", GUEST)  # restart it: it reads the new key
             libvirt_lab.virsh("start", "--paused", GUEST, timeout=60)
         assert not find_secret(old_key, ret.stdout, ret.stderr)
-        steps, failed, _ = rotate(salt_run_cli, ["cinder"], min_age=0)
+        # Pacific: nothing happened yet; elsewhere the same command completes the rotation.
+        extra = {"min_age": 0} if ceph_release == "pacific" else {}
+        steps, failed, _ = rotate(salt_run_cli, ["cinder"], **extra)
         assert not failed, failed
         assert not ceph_lab.logs_in("client.cinder", old_copy)
         assert set(held_keys(sandbox, libvirt_lab, "cinder").values()) == {

@@ -2,10 +2,12 @@
         pillar='{"ceph_openstack_rotate": {"clients": ["cinder"]}}'
     sync -> validate -> plan (mon) -> every node ready (a guest that would lose its key
     stops the run when the old key dies at once) -> stage the new keys (mon: pending where
-    the cluster has pending keys) -> controllers -> computes (batches) -> every node verifies
-    with its own keyrings (and no guest still holds an old key) -> commit (mon: the old keys
-    die). Each step requires the one before: a node offline or failing stops the run before
-    any old key is invalidated, and re-running the same command completes it. #}
+    the cluster has pending keys) -> controllers -> computes (batches) -> every node checks
+    that its keyrings and secrets hold the new keys and no guest still holds an old key ->
+    commit (mon: the old keys die) -> every node restarts its services once and logs in
+    with its new keyrings. Each step requires the one before: a node offline or failing
+    stops the run before any old key is invalidated, and re-running the same command
+    completes it. #}
 {%- from "ceph_openstack/map.jinja" import co with context %}
 {%- set t = co.targets %}
 {%- set nodes = '( ' ~ t.controller ~ ' ) or ( ' ~ t.compute ~ ' )' %}
@@ -19,6 +21,7 @@
       ('computes', t.compute, 'node', co.rollout.compute_batch),
       ('verify', nodes, 'verify', None),
       ('commit', t.mon, 'commit', None),
+      ('restart', nodes, 'restart', None),
     ] %}
 
 ceph_openstack-rotate-sync:

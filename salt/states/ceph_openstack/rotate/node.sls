@@ -1,16 +1,11 @@
 {#- Rotation, on each controller and compute: the keyrings (and libvirt secrets, same UUID)
-    of the clients being rotated get the staged key; the services that read them restart
-    once. Paths and owners are those of ceph_openstack.client. #}
+    of the clients being rotated get the staged key. Paths and owners are those of
+    ceph_openstack.client. Services restart in rotate.restart, after the commit. #}
 {%- from "ceph_openstack/map.jinja" import co, roles, keyring_path, keyring_owners
     with context %}
 {%- set lookup = co.lookup %}
 {%- set rotate = (pillar.get('ceph_openstack_rotate') or {}).get('clients') or [] %}
-{%- set ids = {'controller': [], 'compute': []} %}
 {%- for client, owner in keyring_owners.items() if client in rotate %}
-{%-   for role in ['controller', 'compute']
-        if role in roles and role in co.clients[client].get('roles', []) %}
-{%-     do ids[role].append('ceph_openstack-rotate-keyring-' ~ client) %}
-{%-   endfor %}
 
 ceph_openstack-rotate-keyring-{{ client }}:
   ceph_openstack.rotated_keyring:
@@ -23,7 +18,6 @@ ceph_openstack-rotate-keyring-{{ client }}:
 {%- endfor %}
 {%- if 'compute' in roles %}
 {%-   for name, secret in co.libvirt.secrets.items() if secret.get('client', name) in rotate %}
-{%-     do ids.compute.append('ceph_openstack-rotate-secret-' ~ name) %}
 
 ceph_openstack-rotate-secret-{{ name }}:
   ceph_openstack.rotated_secret:
@@ -33,24 +27,6 @@ ceph_openstack-rotate-secret-{{ name }}:
 {%-     if lookup.libvirt_uri %}
     - uri: {{ lookup.libvirt_uri | json }}
 {%-     endif %}
-{%-   endfor %}
-{%- endif %}
-{%- if co.services.restart %}
-{%-   set units = [] %}
-{%-   if ids.controller %}
-{%-     if co.cinder.backends %}{% do units.append('cinder_volume') %}{% endif %}
-{%-     if co.cinder.backup %}{% do units.append('cinder_backup') %}{% endif %}
-{%-     if co.glance %}{% do units.append('glance_api') %}{% endif %}
-{%-   endif %}
-{%-   for unit in units + (['nova_compute'] if ids.compute and co.nova else []) %}
-
-ceph_openstack-rotate-service-{{ unit }}:
-  service.running:
-    - name: {{ lookup.services[unit] | json }}
-    - watch:
-{%-     for id in ids['compute' if unit == 'nova_compute' else 'controller'] %}
-      - ceph_openstack: {{ id }}
-{%-     endfor %}
 {%-   endfor %}
 {%- endif %}
 

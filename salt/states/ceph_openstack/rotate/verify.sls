@@ -1,6 +1,8 @@
-{#- Rotation, on every OpenStack node: its own keyrings (and secrets) hold the new keys and
-    log in with them; no guest still holds an old key. #}
+{#- Rotation, on every OpenStack node, before the commit: its own keyrings (and secrets) hold
+    the new keys and no guest still holds an old key. No login: Ceph commits a pending key
+    at its first use. #}
 {%- from "ceph_openstack/map.jinja" import co with context %}
 ceph_openstack-rotation-verified:
   ceph_openstack.rotation_verified:
     - targets: {{ co.targets | json }}
+    - login: False
