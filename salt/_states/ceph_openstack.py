@@ -561,8 +561,9 @@ def _guest_advice(names, uuid, client, plan_step):
     me = __grains__["id"]
     if plan_step["mode"] == "replace":
         return (f"guests {', '.join(names)} on {me} use libvirt secret {uuid} of client.{client}"
-                f" and would keep its old key, which stops working the moment the new one is "
-                f"set ({plan_step['why']}). Shut them down and re-run "
+                " and would keep its old key, which stops working the moment the new one is "
+                "set (a key from pillar, or a cluster without pending keys). Shut them down "
+                "and re-run "
                 f"({_resume_command()}), starting them afterwards; or set "
                 "ceph_openstack_rotate:force: true and restart them right after the rotation "
                 "(they lose their disks when their cephx tickets expire)")
