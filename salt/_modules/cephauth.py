@@ -553,11 +553,25 @@ def create_pending(entity, key_type=None, **kwargs):
     return key_info(entity, **kwargs)
 
 
+def _pending_verb(entity, verb, kwargs):
+    """Run ``ceph auth <verb> <entity>`` when ``entity`` has a pending key; whether it had."""
+    _check_entity(entity)
+    conn = _conn(kwargs)
+    if not key_info(entity, **kwargs)["pending"]:
+        return False
+    try:
+        _run(conn, ["auth", verb, entity], json_out=False)
+    finally:
+        _forget(conn)
+    log.info("cephauth: %s of %s", verb, entity)
+    return True
+
+
 def commit_pending(entity, **kwargs):
     """
     Make ``entity``'s pending key its key (``ceph auth commit-pending``): the old key stops
     logging in at once. Returns True when a pending key was committed, False when there was
-    none.
+    none. (Ceph also commits a pending key by itself at its first use, a login with it.)
 
     CLI Example:
 
@@ -565,16 +579,7 @@ def commit_pending(entity, **kwargs):
 
         salt -G role:mon cephauth.commit_pending client.cinder
     """
-    _check_entity(entity)
-    conn = _conn(kwargs)
-    if not key_info(entity, **kwargs)["pending"]:
-        return False
-    try:
-        _run(conn, ["auth", "commit-pending", entity], json_out=False)
-    finally:
-        _forget(conn)
-    log.info("cephauth: committed the pending key of %s", entity)
-    return True
+    return _pending_verb(entity, "commit-pending", kwargs)
 
 
 def clear_pending(entity, **kwargs):
@@ -588,16 +593,7 @@ def clear_pending(entity, **kwargs):
 
         salt -G role:mon cephauth.clear_pending client.cinder
     """
-    _check_entity(entity)
-    conn = _conn(kwargs)
-    if not key_info(entity, **kwargs)["pending"]:
-        return False
-    try:
-        _run(conn, ["auth", "clear-pending", entity], json_out=False)
-    finally:
-        _forget(conn)
-    log.info("cephauth: cleared the pending key of %s", entity)
-    return True
+    return _pending_verb(entity, "clear-pending", kwargs)
 
 
 def generate_key(key_type=None):
