@@ -462,7 +462,8 @@ def _auth_get(conn, entity):
 
 def _describe(key):
     """Type and creation time of a key (from its header), never the key."""
-    return {"type": __utils__["cephx.key_type"](key), "created": __utils__["cephx.key_created"](key)}
+    return {"type": __utils__["cephx.key_type"](key),
+            "created": __utils__["cephx.key_created"](key)}
 
 
 def key_info(entity, **kwargs):

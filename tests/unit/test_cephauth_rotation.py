@@ -63,7 +63,8 @@ class FakeCluster:
             return {"retcode": 22, "stdout": "", "stderr": "no valid command found"}
         if verb == "get-or-create-pending":
             user["pending"] = user["pending"] or self._new_key()
-            return dict(ok, stdout=json.dumps([{"key": user["key"], "pending_key": user["pending"]}]))
+            pair = {"key": user["key"], "pending_key": user["pending"]}
+            return dict(ok, stdout=json.dumps([pair]))
         if verb == "commit-pending":
             user["key"], user["pending"] = user["pending"] or user["key"], None
         elif verb == "clear-pending":
