@@ -128,11 +128,9 @@ def rotation(converged, salt_master, salt_run_cli, ceph_lab, libvirt_lab, sandbo
     old_key = key_of(ceph_lab, "cinder")
     configs = config_bytes(sandbox)
     secrets = libvirt_lab.virsh("secret-list")
-    events_before = len(event_listener.store)
     with record_argv() as argvs:
         steps, failed, ret = rotate(salt_run_cli, ["cinder"])
-    events = [e for e in list(event_listener.store)[events_before:]
-              if e.daemon_id == salt_master.id]
+    events = [e for e in event_listener.store if e.daemon_id == salt_master.id]
     return {"steps": steps, "failed": failed, "ret": ret, "old": old, "old_key": old_key,
             "new_key": key_of(ceph_lab, "cinder"), "argvs": argvs, "events": events,
             "configs": configs, "secrets": secrets}
