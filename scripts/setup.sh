@@ -16,8 +16,11 @@ case "${1:-}" in
     *) echo "setup: unknown argument $1 (usage: scripts/setup.sh [--salt 3006])" >&2; exit 2 ;;
 esac
 
+# qemu-system-x86 and qemu-block-extra (RBD disks): a real guest holding a cephx key, for
+# the key rotation tests.
 APT_PACKAGES="ceph-mon ceph-mgr ceph-osd ceph-common libvirt-daemon libvirt-clients
-libvirt-dev pkg-config gcc python3-dev python3-venv qemu-utils strace python3-rbd python3-rados"
+libvirt-dev pkg-config gcc python3-dev python3-venv qemu-utils strace python3-rbd python3-rados
+qemu-system-x86 qemu-block-extra"
 # libvirt's QEMU and secret drivers: Debian 13's libvirt-daemon only recommends them
 # (without them: "no connection driver available"), so while a driver's module is missing
 # its package libvirt-daemon-driver-<name> is installed by name where the distribution
