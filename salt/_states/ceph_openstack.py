@@ -693,7 +693,8 @@ def rotation_staged(name="ceph_openstack_rotate", targets=None, **connection):
         ret["result"] = None
     verb = "would be " if test else ""
     done = [f"{entity}: {'pending key' if 'pending key' in c else 'key'} {verb}set "
-            f"({(c.get('pending key') or c.get('key'))['new']})"
+            f"({(c.get('pending key') or c.get('key'))['new']}): "
+            f"{plan['clients'][entity.split('.', 1)[1]]['why']}"
             for entity, c in changes.items() if entity != "published"]
     if published:
         done.append(f"{verb}published {', '.join(published)}")

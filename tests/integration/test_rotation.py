@@ -108,11 +108,11 @@ def test_dry_run_lists_what_would_change_without_keys(converged, salt_run_cli, c
     assert predicted[("cmp1", "ceph_openstack-rotate-keyring-cinder")] == {"key": "changed"}
     assert predicted[("cmp1", "ceph_openstack-rotate-secret-cinder")] == {"key": "changed"}
     assert ("ctl1", "ceph_openstack-rotate-keyring-glance") not in predicted
-    plan = steps["ceph_openstack-rotate-plan"][2]["mon1"]["ceph_openstack-rotation-planned"]
+    stage = steps["ceph_openstack-rotate-stage"][2]["mon1"]["ceph_openstack-rotation-staged"]
     if ceph_release == "pacific":
-        assert "no pending keys" in plan["comment"], plan["comment"]
+        assert "no pending keys" in stage["comment"], stage["comment"]
     else:
-        assert "pending beside the old one" in plan["comment"], plan["comment"]
+        assert "pending beside the old one" in stage["comment"], stage["comment"]
     after = (sandbox_files(sandbox), key_of(ceph_lab, "cinder"),
              ceph_lab.ceph("auth", "get", "client.cinder")[0].get("pending_key"))
     assert after == before
