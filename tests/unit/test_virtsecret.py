@@ -891,3 +891,37 @@ def test_absent_undefines_a_secret_only_other_secrets_users_use(absent_world):
     assert ret["changes"] == {"defined": {"old": UUID, "new": None}}
     assert ret["comment"] == f"secret {UUID} undefined"
     assert not absent_world.is_defined()
+
+
+# --- guests: running domains that use the secret, with their ids ---------------------------
+
+
+def _live(name, dom_id, secret_uuid=UUID):
+    """A running domain's live XML: its id on the root element, its UUID inside."""
+    return _domain_xml(name, secret_uuid).replace(
+        "<domain type='kvm'>", f"<domain type='kvm' id='{dom_id}'><uuid>uuid-{name}</uuid>")
+
+
+def test_api_guests_lists_running_users_with_their_ids(fake_domains, fake_libvirt):
+    fake_libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE = 1
+    fake_domains.domains = [FakeDomain("web", True, _live("web", 7)),
+                            FakeDomain("db", False, _domain_xml("db", UUID)),
+                            FakeDomain("other", True, _live("other", 3, OTHER_UUID))]
+    assert virtsecret.guests(UUID) == [{"name": "web", "uuid": "uuid-web", "id": "7"}]
+    assert fake_domains.domain_flags == [1]  # running domains only
+
+
+def test_virsh_guests_reads_live_xml_of_running_domains(run_all):
+    fake = FakeVirsh({"web": (True, _live("web", 7)), "db": (False, _domain_xml("db", UUID))},
+                     {})
+
+    def run(argv, **kwargs):
+        args = argv[4:]
+        if args[:2] == ["dumpxml", "--domain"]:
+            return _ok(fake.domains[args[2]][1])
+        return fake(argv, **kwargs)
+
+    run_all.side_effect = run
+    assert virtsecret.guests(UUID) == [{"name": "web", "uuid": "uuid-web", "id": "7"}]
+    calls = [_argv(call)[4:] for call in run_all.call_args_list]
+    assert calls == [["list", "--name"], ["dumpxml", "--domain", "web"]]
