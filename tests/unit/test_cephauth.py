@@ -464,7 +464,8 @@ def test_present_changes_key_keeping_caps(run_all):
     assert ret["changes"] == {"key": "changed"}
     assert ret["comment"] == "cephx user client.cinder: key changed"
     # Equivalent caps are re-imported as Ceph holds them, not rewritten.
-    assert run_all.auth_calls()[1]["stdin"] == cephx.keyring_text("client.cinder", NEW_KEY, CINDER_CAPS)
+    assert run_all.auth_calls()[1]["stdin"] == cephx.keyring_text("client.cinder", NEW_KEY,
+                                                                  CINDER_CAPS)
     _assert_no_key(NEW_KEY, ret, _all_argv(run_all))
     _assert_no_key(CINDER_KEY, ret)
 
