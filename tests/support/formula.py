@@ -80,6 +80,8 @@ def low_chunks_per_roles(loaders, pillar, combinations=ROLE_COMBINATIONS):
                 highstate.pop_active()
             errors += highstate.state.verify_high(high)
             if not errors:
-                chunks, errors = highstate.state.compile_high_data(high)
+                compiled = highstate.state.compile_high_data(high)
+                # Salt 3007 and later return (chunks, errors); 3006 the chunks alone.
+                chunks, errors = compiled if isinstance(compiled, tuple) else (compiled, [])
             found[tuple(roles)] = errors or sorted(chunks, key=lambda chunk: chunk["order"])
     return found
