@@ -303,22 +303,16 @@ class _Api:
         self._run("secret undefine", func)
 
     def domains(self):
-        def func(conn):
-            found = []
-            for dom in conn.listAllDomains(0):
-                try:
-                    found.append((dom.name(), dom.XMLDesc(0)))
-                except libvirt.libvirtError as exc:
-                    if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
-                        raise  # else undefined since the listing
-            return found
-
-        return self._run("domain list", func)
+        return self._domain_xmls(0)
 
     def running(self):
+        return self._domain_xmls(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)
+
+    def _domain_xmls(self, flags):
+        """``[(name, xml)]`` of the domains ``listAllDomains(flags)`` lists."""
         def func(conn):
             found = []
-            for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
+            for dom in conn.listAllDomains(flags):
                 try:
                     found.append((dom.name(), dom.XMLDesc(0)))
                 except libvirt.libvirtError as exc:
@@ -423,26 +417,23 @@ class _Virsh:
         self._run("secret undefine", ["secret-undefine", uuid], uuid=uuid)
 
     def domains(self):
+        # Every domain, running or not, with its defined (inactive) configuration.
+        return self._domain_xmls(["--all"], ["--inactive"])
+
+    def running(self):
+        # Running domains, with their live configuration.
+        return self._domain_xmls([], [])
+
+    def _domain_xmls(self, list_options, dumpxml_options):
         found = []
-        for name in self._run("domain list", ["list", "--all", "--name"]).splitlines():
+        for name in self._run("domain list", ["list", *list_options, "--name"]).splitlines():
             if not name.strip():
                 continue
             try:
                 # --domain: a name starting with "-" is not taken for an option
-                xml = self._run("domain dumpxml", ["dumpxml", "--inactive", "--domain", name])
-            except _NoDomain:  # undefined since the listing
-                continue
-            found.append((name, xml))
-        return found
-
-    def running(self):
-        found = []
-        for name in self._run("domain list", ["list", "--name"]).splitlines():
-            if not name.strip():
-                continue
-            try:
-                xml = self._run("domain dumpxml", ["dumpxml", "--domain", name])
-            except _NoDomain:  # stopped since the listing
+                xml = self._run("domain dumpxml",
+                                ["dumpxml", *dumpxml_options, "--domain", name])
+            except _NoDomain:  # gone since the listing
                 continue
             found.append((name, xml))
         return found
