@@ -635,9 +635,8 @@ def rotation_staged(name="ceph_openstack_rotate", targets=None, **connection):
     """
     On a mon, give each client the plan rotates its new key: a pending key (Quincy and
     later: both keys log in until ``rotation_committed`` or its first use), or, where that
-    cannot be (Pacific,
-    a key from pillar), the new key itself. Then publish, for the nodes, the key each
-    listed client should hold. ``changes`` never holds a key.
+    cannot be (Pacific, a key from pillar), the new key itself. Then publish, for the nodes,
+    the key each listed client should hold. ``changes`` never holds a key.
 
     .. code-block:: yaml
 
