@@ -397,6 +397,14 @@ def _request():
     return request if isinstance(request, dict) else {}
 
 
+def _rotation_targets(targets):
+    """``targets`` with the mon that acts for this rotation (``ceph_openstack_rotate:mon``,
+    set by the orchestration) as the only mon: the plan and the staged keys are read from
+    its mine alone, never from another mon's older entries."""
+    mon = _request().get("mon")
+    return dict(targets or {}, mon=f"L@{mon}") if isinstance(mon, str) and mon else targets
+
+
 def _resume_command():
     request = {"clients": list(_request().get("clients") or [])}
     return (f"salt-run state.orchestrate {ROTATE_ORCH} "
@@ -414,6 +422,8 @@ def _request_problems(request):
                 for name in names if name not in clients]
     if not isinstance(request.get("force", False), bool):
         problems.append("ceph_openstack_rotate:force must be true or false")
+    if not isinstance(request.get("mon", ""), str):
+        problems.append("ceph_openstack_rotate:mon must be the minion ID of one mon")
     min_age = request.get("min_age", 3600)
     if isinstance(min_age, bool) or not isinstance(min_age, int) or min_age < 0:
         problems.append("ceph_openstack_rotate:min_age must be a whole number of seconds >= 0")
@@ -488,6 +498,7 @@ def rotation_planned(name="ceph_openstack_rotate", targets=None, **connection):
             - targets: {mon: 'G@role:mon', controller: 'G@role:controller',
                         compute: 'G@role:compute'}
     """
+    targets = _rotation_targets(targets)
     ret = _ret(name)
     request = _request()
     problems = _request_problems(request)
@@ -612,6 +623,7 @@ def rotation_ready(name="ceph_openstack_rotate", targets=None, secrets=None, uri
             - targets: {mon: 'G@role:mon'}
             - secrets: {691c3607-7ca3-433a-a0c0-5805cea8afa0: cinder}
     """
+    targets = _rotation_targets(targets)
     ret = _ret(name)
     if not _plan(targets):
         return _fail(ret, "no rotation plan published by a mon: run the whole orchestration "
@@ -645,6 +657,7 @@ def rotation_staged(name="ceph_openstack_rotate", targets=None, **connection):
             - targets: {mon: 'G@role:mon', controller: 'G@role:controller',
                         compute: 'G@role:compute'}
     """
+    targets = _rotation_targets(targets)
     ret = _ret(name)
     plan = _plan(targets)
     if not plan:
@@ -712,6 +725,7 @@ def rotation_committed(name="ceph_openstack_rotate", targets=None, **connection)
           ceph_openstack.rotation_committed:
             - targets: {mon: 'G@role:mon'}
     """
+    targets = _rotation_targets(targets)
     ret = _ret(name)
     plan = _plan(targets)
     if not plan:
@@ -758,6 +772,7 @@ def rotated_keyring(name, client, targets, user=None, group=None, mode="0640"):
           ceph_openstack.rotated_keyring:
             - client: cinder
     """
+    targets = _rotation_targets(targets)
     if __opts__["test"] and _rotating(client, targets) and os.path.exists(name):
         return _predicted(name, f"keyring {name}", client)
     return _mark_restart(keyring(name, client, targets, user=user, group=group, mode=mode),
@@ -777,6 +792,7 @@ def rotated_secret(name, client, targets, uri=None):
           ceph_openstack.rotated_secret:
             - client: cinder
     """
+    targets = _rotation_targets(targets)
     kwargs = {"uri": uri} if uri else {}
     if __opts__["test"]:
         if _rotating(client, targets):
@@ -826,6 +842,7 @@ def rotation_verified(name="ceph_openstack_rotate", targets=None, login=False):
             - targets: {mon: 'G@role:mon'}
             - login: False
     """
+    targets = _rotation_targets(targets)
     ret = _ret(name)
     plan = _plan(targets)
     if not plan:
@@ -907,6 +924,7 @@ def rotation_restart_due(name, targets=None):
           ceph_openstack.rotation_restart_due:
             - targets: {mon: 'G@role:mon'}
     """
+    targets = _rotation_targets(targets)
     ret = _ret(name)
     marker = _restart_marker(name)
     due = os.path.exists(marker) or (__opts__["test"] and _rotating(name, targets))

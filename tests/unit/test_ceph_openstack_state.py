@@ -27,7 +27,9 @@ def calls():
 def configure_loader_modules(mine, calls):
     def mine_get(tgt, fun, tgt_type="glob"):
         calls.append(("mine.get", tgt, tuple(fun)))
-        return {alias: values for alias, values in mine.items() if alias in fun}
+        listed = tgt[2:].split(",") if tgt.startswith("L@") else None  # else: every minion
+        return {alias: {m: v for m, v in values.items() if listed is None or m in listed}
+                for alias, values in mine.items() if alias in fun}
 
     def keyring_present(name, **kwargs):
         calls.append(("keyring_present", name, kwargs.get("key") == KEY))
@@ -283,3 +285,25 @@ def test_a_key_that_cannot_be_read_keeps_its_entry(mon, mine, mon_acls, calls):
     assert "withdrawn" not in ret["changes"]
     assert mine["ceph_openstack_key_glance"] == {"mon1": KEY2}
     assert ("mine.delete", "ceph_openstack_key_glance") not in calls
+
+
+# --- rotation: one mon acts; the nodes read from it alone ------------------------------------
+
+OLD_KEY = "AQBhAAAAAAAAABAAOLDOLDOLDOLDOLDOLDOLDw=="
+
+
+def test_a_rotation_reads_the_acting_mons_key_not_another_mons_older_one(mine, calls):
+    # mon2 still holds the key it published before the rotation; mon1 acts and staged it.
+    mine["ceph_openstack_key_cinder"] = {"mon2": OLD_KEY, "mon1": KEY}
+    request = {"ceph_openstack_rotate": {"clients": ["cinder"], "mon": "mon1"}}
+    with mock.patch.dict(state.__pillar__, request):
+        ret = state.rotated_keyring("/etc/ceph/ceph.client.cinder.keyring", "cinder", TARGETS)
+    assert ret["result"] is True
+    assert [c[1] for c in calls if c[0] == "mine.get"] == ["L@mon1"]
+    assert [c[2] for c in calls if c[0] == "keyring_present"] == [True]  # KEY, not OLD_KEY
+
+
+def test_without_an_acting_mon_the_targets_stay_as_given():
+    assert state._rotation_targets(TARGETS) == TARGETS
+    with mock.patch.dict(state.__pillar__, {"ceph_openstack_rotate": {"mon": "mon2"}}):
+        assert state._rotation_targets(TARGETS) == dict(TARGETS, mon="L@mon2")

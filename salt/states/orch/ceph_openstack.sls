@@ -5,73 +5,15 @@
     for every run). Each step requires the one before, so the run stops at the first
     failure; every step converges, so a re-run is safe.
 
-    Before any step, one read-only job asks every node (ceph_openstack_rollout.preflight)
-    whether its synced modules are the formula's (a hash per file, against the master's
-    fileserver) and whether its pillar, compiled fresh, is valid. Only nodes whose modules
-    differ are synced, and only those and nodes with pillar problems run the validate
-    state; a node that does not answer counts as differing, so the sync step fails on
-    it, naming it, before anything changed. #}
+    Sync and validate run only where the preflight (orch/preflight.jinja) finds a node's
+    modules differ from the formula's or its pillar invalid; a node that does not answer
+    stops the run at the sync step, before anything changed. #}
 {%- from "ceph_openstack/map.jinja" import co with context %}
 {%- set t = co.targets %}
-{%- set all = '( ' ~ t.mon ~ ' ) or ( ' ~ t.controller ~ ' ) or ( ' ~ t.compute ~ ' )' %}
 {%- set clients = '( ' ~ t.controller ~ ' ) or ( ' ~ t.compute ~ ' )' %}
 
-{%- set files = {} %}
-{%- set hash_type = [salt['config.get']('hash_type', 'sha256')] %}
-{%- for top in ['_modules', '_states', '_utils'] %}
-{%-   for path in salt['cp.list_master'](prefix=top ~ '/') if path.endswith('.py') %}
-{%-     set found = salt['cp.hash_file']('salt://' ~ path) or {} %}
-{%-     do files.update({path: found.get('hsum')}) %}
-{%-     do hash_type.append(found.get('hash_type') or hash_type[-1]) %}
-{%-   endfor %}
-{%- endfor %}
-{%- set preflight = salt['saltutil.cmd'](all, 'ceph_openstack_rollout.preflight',
-                                         kwarg={'files': files, 'hash_type': hash_type[-1]},
-                                         tgt_type='compound', expect_minions=True) or {} %}
-{%- set stale, invalid, current = [], [], [] %}
-{%- for minion, answer in preflight | dictsort %}
-{%-   set found = answer.get('ret') if answer is mapping else None %}
-{%-   if found is mapping and found.get('stale') == [] %}
-{%-     do current.append(minion) %}
-{%-     if found.get('problems') %}
-{%-       do invalid.append(minion) %}
-{%-     endif %}
-{%-   else %}
-{%-     do stale.append(minion) %}
-{%-   endif %}
-{%- endfor %}
-{%- set recheck = (stale + invalid) | unique | sort %}
-{%- set sync = 'salt' if stale else 'test' %}
-{%- set validate = 'salt' if recheck else 'test' %}
-
-ceph_openstack-sync:
-{%- if stale %}
-  salt.function:
-    - name: saltutil.sync_all
-    - tgt: {{ stale | join(',') | json }}
-    - tgt_type: list
-    - expect_minions: True
-    - kwarg:
-        refresh: true
-{%- else %}
-  test.succeed_without_changes:
-    - name: {{ ('modules current on ' ~ current | join(', ')) | json }}
-{%- endif %}
-
-ceph_openstack-validate:
-{%- if recheck %}
-  salt.state:
-    - tgt: {{ recheck | join(',') | json }}
-    - tgt_type: list
-    - sls: ceph_openstack.validate
-    - require:
-      - {{ sync }}: ceph_openstack-sync
-{%- else %}
-  test.succeed_without_changes:
-    - name: {{ ('pillar valid on ' ~ current | join(', ')) | json }}
-    - require:
-      - {{ sync }}: ceph_openstack-sync
-{%- endif %}
+{%- from "orch/preflight.jinja" import steps, sync, validate with context %}
+{{ steps('ceph_openstack') }}
 
 ceph_openstack-mon:
   salt.state:

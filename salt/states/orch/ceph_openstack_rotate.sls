@@ -1,60 +1,71 @@
 {#- Key rotation: salt-run state.orchestrate orch.ceph_openstack_rotate
         pillar='{"ceph_openstack_rotate": {"clients": ["cinder"]}}'
-    sync -> validate -> plan (mon) -> every node ready (a guest that would lose its key
-    stops the run when the old key dies at once) -> stage the new keys (mon: pending where
-    the cluster has pending keys) -> controllers -> computes (batches) -> every node checks
-    that its keyrings and secrets hold the new keys and no guest still holds an old key ->
-    commit (mon: the old keys die) -> every node restarts its services once and logs in
-    with its new keyrings. Each step requires the one before: a node offline or failing
-    stops the run before any old key is invalidated, and re-running the same command
-    completes it. #}
+    sync and validate where needed (orch/preflight.jinja) -> plan (the acting mon) -> every
+    node ready (a guest that would lose its key stops the run when the old key dies at
+    once) -> stage the new keys (the acting mon: pending where the cluster has pending keys)
+    -> controllers -> computes (batches) -> every node checks that its keyrings and secrets
+    hold the new keys and no guest still holds an old key -> commit (the acting mon: the old
+    keys die) -> every mon publishes the new keys -> every node restarts its services once
+    and logs in with its new keyrings. Each step requires the one before: a node offline or
+    failing stops the run before any old key is invalidated, and re-running the same
+    command completes it.
+
+    One mon acts for the whole rotation (ceph_openstack_rotate:mon, else the first by
+    minion ID of the mons that answer): the cluster is one, and two mons staging at once
+    would each make a new key. The nodes read the plan and the new keys from that mon's
+    mine alone. #}
 {%- from "ceph_openstack/map.jinja" import co with context %}
 {%- set t = co.targets %}
 {%- set nodes = '( ' ~ t.controller ~ ' ) or ( ' ~ t.compute ~ ' )' %}
-{%- set all = '( ' ~ t.mon ~ ' ) or ' ~ nodes %}
-{%- set request = {'ceph_openstack_rotate': pillar.get('ceph_openstack_rotate') or {}} %}
+{%- set asked = pillar.get('ceph_openstack_rotate') or {} %}
+{%- set answering = [] %}
+{%- for minion, answer in (salt['saltutil.cmd'](t.mon, 'test.ping', tgt_type='compound')
+                           or {}) | dictsort %}
+{%-   if answer is mapping and answer.get('ret') is sameas true %}
+{%-     do answering.append(minion) %}
+{%-   endif %}
+{%- endfor %}
+{%- set acting = asked.get('mon') or (answering | first) %}
+{%- set request = {'ceph_openstack_rotate': dict(asked, mon=acting)} %}
+{#- (step, target: None for the acting mon, SLS under ceph_openstack.rotate, batch) #}
 {%- set steps = [
-      ('plan', t.mon, 'plan', None),
+      ('plan', None, 'plan', None),
       ('ready', nodes, 'ready', None),
-      ('stage', t.mon, 'stage', None),
+      ('stage', None, 'stage', None),
       ('controllers', t.controller, 'node', None),
       ('computes', t.compute, 'node', co.rollout.compute_batch),
       ('verify', nodes, 'verify', None),
-      ('commit', t.mon, 'commit', None),
+      ('commit', None, 'commit', None),
+      ('publish', t.mon, 'publish', None),
       ('restart', nodes, 'restart', None),
     ] %}
 
-ceph_openstack-rotate-sync:
-  salt.function:
-    - name: saltutil.sync_all
-    - tgt: {{ all | json }}
-    - tgt_type: compound
-    - expect_minions: True
-    - kwarg:
-        refresh: true
+{%- from "orch/preflight.jinja" import steps as preflight_steps, validate with context %}
+{{ preflight_steps('ceph_openstack-rotate') }}
+{%- if not acting %}
 
-ceph_openstack-rotate-validate:
-  salt.state:
-    - tgt: {{ all | json }}
-    - tgt_type: compound
-    - sls: ceph_openstack.validate
-    - expect_minions: True
+ceph_openstack-rotate-mon:
+  test.fail_without_changes:
+    - name: {{ ('no mon minion answered (pillar ceph_openstack:targets:mon is '
+                ~ t.mon ~ '): nothing changed') | json }}
     - require:
-      - salt: ceph_openstack-rotate-sync
-{%- set previous = namespace(id='ceph_openstack-rotate-validate') %}
-{%- for step, tgt, sls, batch in steps %}
+      - {{ validate }}: ceph_openstack-rotate-validate
+{%- else %}
+{%-   set previous = namespace(id='ceph_openstack-rotate-validate', module=validate) %}
+{%-   for step, tgt, sls, batch in steps %}
 
 ceph_openstack-rotate-{{ step }}:
   salt.state:
-    - tgt: {{ tgt | json }}
-    - tgt_type: compound
+    - tgt: {{ (tgt or acting) | json }}
+    - tgt_type: {{ 'compound' if tgt else 'list' }}
     - sls: ceph_openstack.rotate.{{ sls }}
     - pillar: {{ request | json }}
     - expect_minions: True
-{%-   if batch %}
+{%-     if batch %}
     - batch: {{ batch }}
-{%-   endif %}
+{%-     endif %}
     - require:
-      - salt: {{ previous.id }}
-{%-   set previous.id = 'ceph_openstack-rotate-' ~ step %}
-{%- endfor %}
+      - {{ previous.module }}: {{ previous.id }}
+{%-     set previous.id, previous.module = 'ceph_openstack-rotate-' ~ step, 'salt' %}
+{%-   endfor %}
+{%- endif %}
