@@ -138,6 +138,11 @@ def rotation(converged, salt_master, salt_run_cli, ceph_lab, libvirt_lab, sandbo
 
 def test_rotation_gives_every_node_the_new_key(rotation, ceph_lab, libvirt_lab, sandbox):
     assert not rotation["failed"], rotation["failed"]
+    steps = rotation["steps"]
+    # One mon acts (the first by ID); every mon publishes the new key afterwards.
+    for step in ("plan", "stage", "commit"):
+        assert set(steps[f"ceph_openstack-rotate-{step}"][2]) == {"mon1"}, step
+    assert set(steps["ceph_openstack-rotate-publish"][2]) == {"mon1", "mon2"}
     new = rotation["new_key"]
     assert new != rotation["old_key"]
     assert set(held_keys(sandbox, libvirt_lab, "cinder").values()) == {new}
@@ -219,6 +224,29 @@ def test_failing_node_stops_before_the_old_key_dies_and_a_rerun_completes(
     new = key_of(ceph_lab, "cinder")
     assert set(held_keys(sandbox, libvirt_lab, "cinder").values()) == {new}
     assert not ceph_lab.logs_in("client.cinder", old_copy)
+
+
+def test_offline_node_stops_the_run_before_any_key_changes_and_a_rerun_completes(
+        rotation, salt_run_cli, minions, ceph_lab, libvirt_lab, sandbox):
+    """cmp1's salt-minion is stopped: the rotation stops at its first step, naming cmp1,
+    with no key made, set or distributed; started again, the same command completes it."""
+    before = (sandbox_files(sandbox), ceph_lab.ceph("auth", "get", "client.cinder")[0])
+    minions["cmp1"].terminate()
+    try:
+        steps, failed, _ = rotate(salt_run_cli, ["cinder"], min_age=0)
+        first = next(step for step in steps if step in failed)
+        assert first == "ceph_openstack-rotate-sync", failed
+        assert "cmp1" in failed[first].split("Function saltutil.sync_all ran on")[0], failed
+        assert changed(steps) == {}
+        assert (sandbox_files(sandbox),
+                ceph_lab.ceph("auth", "get", "client.cinder")[0]) == before  # no pending key
+    finally:
+        minions["cmp1"].start(start_timeout=120)
+    steps, failed, _ = rotate(salt_run_cli, ["cinder"], min_age=0)
+    assert not failed, failed
+    new = key_of(ceph_lab, "cinder")
+    assert new != before[1]["key"]
+    assert set(held_keys(sandbox, libvirt_lab, "cinder").values()) == {new}
 
 
 def _gen_key(ceph_lab, key_type=None):
