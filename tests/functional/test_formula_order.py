@@ -17,6 +17,9 @@ from tests.support.formula import (
     low_chunks_per_roles,
 )
 
+#: Rendering asks nothing of Ceph.
+pytestmark = pytest.mark.release_independent
+
 # Nodes with several roles.
 COMBINATIONS = [combo for combo in ROLE_COMBINATIONS if len(combo) > 1]
 

@@ -208,6 +208,7 @@ def test_second_rollout_changes_nothing(first_rollout, salt_run_cli, ceph_lab, l
     assert snapshot(ceph_lab, libvirt_lab, sandbox) == before
 
 
+@pytest.mark.release_independent  # Salt's test=True through the orchestration
 def test_dry_run_predicts_a_pillar_change_and_changes_nothing(
     first_rollout, salt_run_cli, salt_cli, lab_pillar, ceph_lab, libvirt_lab, sandbox
 ):
@@ -269,6 +270,7 @@ def assert_highstate_converges(salt_cli, minion):
     assert verify["ok"], verify
 
 
+@pytest.mark.release_independent  # a minion's own highstate, as on the first run
 def test_new_compute_highstate_after_rollout(
     first_rollout, salt_master, salt_cli, lab_dir, ceph_lab, libvirt_lab, sandbox
 ):

@@ -201,6 +201,7 @@ def test_second_rotation_and_rollout_change_nothing(rotation, salt_run_cli, ceph
     assert (sandbox_files(sandbox), key_of(ceph_lab, "cinder")) == before
 
 
+@pytest.mark.release_independent  # the orchestration's flow, the same on every release
 def test_failing_node_stops_before_the_old_key_dies_and_a_rerun_completes(
         rotation, salt_run_cli, ceph_lab, libvirt_lab, sandbox, tmp_path, ceph_release):
     """cmp1 cannot write its keyring: the run stops before the old key is invalidated
@@ -227,6 +228,7 @@ def test_failing_node_stops_before_the_old_key_dies_and_a_rerun_completes(
     assert not ceph_lab.logs_in("client.cinder", old_copy)
 
 
+@pytest.mark.release_independent  # the orchestration's flow, the same on every release
 def test_offline_node_stops_the_run_before_any_key_changes_and_a_rerun_completes(
         rotation, salt_run_cli, minions, ceph_lab, libvirt_lab, sandbox):
     """cmp1's salt-minion is stopped: the rotation stops at its first step, naming cmp1,
