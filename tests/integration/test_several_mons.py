@@ -1,6 +1,6 @@
 """
 Two mons on the same cluster (mon1, mon2): the orchestration's mon step applies the
-mon part on both at once. Each pool and cephx user is created once, by one of them,
+mon part on one after the other. Each pool and cephx user is created once, by one of them,
 without a failed state; both publish the same keys; a client taken out of the pillar
 has its key withdrawn from both. Seen from outside: Ceph, and mine.get as a minion.
 """

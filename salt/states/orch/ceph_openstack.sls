@@ -15,11 +15,15 @@
 {%- from "orch/preflight.jinja" import steps, sync, validate with context %}
 {{ steps('ceph_openstack') }}
 
+{#- One mon after the other: the first creates the pools and users, the others find them
+    (and publish the same keys). At once, two `osd pool create` landing in the same mon
+    proposal both answer "created", and both states would report creating it. #}
 ceph_openstack-mon:
   salt.state:
     - tgt: {{ t.mon | json }}
     - tgt_type: compound
     - sls: ceph_openstack
+    - batch: 1
     - require:
       - {{ validate }}: ceph_openstack-validate
 
