@@ -284,11 +284,15 @@ def without_helpers(found, helpers):
     The :class:`Exec` of ``found`` (``(pid, parent pid or None, argv, via)`` tuples, in
     order, each process and argv once), leaving out the recorder's own ``helpers`` (PIDs)
     and the processes they start: strace forks short-lived children with its own argv
-    at start-up to probe the kernel's ptrace features.
+    at start-up to probe the kernel's ptrace features. A child polled with its parent's
+    argv is a fork that has not exec'd yet (``sh -c 'sleep 1'`` forking for ``sleep``:
+    Debian 13's dash lets the poller see it), not a program of its own.
     """
+    started = {(pid, argv) for pid, _, argv, _ in found}
     execs, seen = [], set()
     for pid, parent, argv, via in found:
-        if pid in helpers or parent in helpers or (pid, argv) in seen:
+        if pid in helpers or parent in helpers or (pid, argv) in seen \
+                or (parent, argv) in started:
             continue
         seen.add((pid, argv))
         execs.append(Exec(pid, argv, via))

@@ -82,6 +82,19 @@ def test_processes_started_by_the_helpers_are_left_out_too():
     ]
 
 
+def test_a_fork_not_yet_execd_is_not_a_program_of_its_own():
+    script = ("sh", "-c", "sleep 0.05")
+    found = [
+        (20, 1, script, "proc"),
+        (21, 20, script, "proc"),  # forked, not yet exec'd
+        (21, 20, ("sleep", "0.05"), "proc"),
+    ]
+    assert without_helpers(found, helpers=set()) == [
+        Exec(20, script, "proc"),
+        Exec(21, ("sleep", "0.05"), "proc"),
+    ]
+
+
 def test_parse_strace_decodes_escapes_and_split_lines():
     output = (
         '101 execve("/usr/bin/ceph", ["ceph", "a \\"b\\"", "c\\nd", "\\303\\251"], '
