@@ -26,7 +26,7 @@ connect, :func:`get` returns ``None`` for the rest of the run and callers run
 one ``ceph`` process per command, as before.
 
 A session lives in the caller's ``__context__`` (one job) and ends when the job
-ends (the helper reads end-of-file); one idle for :data:`MAX_AGE` seconds is
+ends (the helper reads end-of-file); one idle for :data:`MAX_IDLE` seconds is
 replaced, for minions whose ``__context__`` outlives a job.
 """
 
@@ -41,8 +41,8 @@ import time
 
 log = logging.getLogger(__name__)
 
-#: A session is reused for this long at most (``__context__`` may outlive a job).
-MAX_AGE = 60
+#: A session idle for this long is replaced (``__context__`` may outlive a job).
+MAX_IDLE = 60
 
 #: Seconds beyond the command timeout the helper gets before it is killed.
 GRACE = 5
@@ -224,7 +224,7 @@ class Session:
 
     def __init__(self, argv, conn):
         self.timeout = conn["timeout"]
-        self.started = time.monotonic()
+        self.used = time.monotonic()
         self.buffer = b""
         env = {"LC_ALL": "C", "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
         self.proc = subprocess.Popen(  # pylint: disable=consider-using-with
@@ -240,7 +240,7 @@ class Session:
             raise error(first.get("error") or "the session helper did not start")
 
     def fresh(self):
-        return self.proc.poll() is None and time.monotonic() - self.started < MAX_AGE
+        return self.proc.poll() is None and time.monotonic() - self.used < MAX_IDLE
 
     def run(self, args, stdin=None, json_out=True, binary="ceph"):
         """``ceph <args>`` (or ``rbd pool init``) through the session, as a
@@ -269,6 +269,7 @@ class Session:
                     raise SessionError("the session helper ended")
                 self.buffer += chunk
         line, _, self.buffer = self.buffer.partition(b"\n")
+        self.used = time.monotonic()
         try:
             return json.loads(line)
         except ValueError:

@@ -133,6 +133,26 @@ def test_commands_share_one_helper_and_keep_their_own_results(fake_helper):
     sessions[0].close()
 
 
+def test_a_busy_session_lasts_and_an_idle_one_is_replaced(fake_helper, monkeypatch):
+    run_all, context = RunAll(), {}
+    clock = [1000.0]
+    monkeypatch.setattr(ceph_session.time, "monotonic", lambda: clock[0])
+
+    def session():
+        return next(v for v in context.values() if isinstance(v, ceph_session.Session))
+
+    used = []
+    for _ in range(5):  # a long converge: a command every 30 s, 150 s in all
+        run(["osd", "pool", "ls"], context, fake_helper, run_all)
+        used.append(session())
+        clock[0] += ceph_session.MAX_IDLE / 2
+    assert all(s is used[0] for s in used)
+    clock[0] += ceph_session.MAX_IDLE
+    run(["osd", "pool", "ls"], context, fake_helper, run_all)
+    assert session() is not used[0] and used[0].proc.poll() is not None  # the idle one ended
+    session().close()
+
+
 def test_rbd_commands_but_pool_init_never_start_a_session(fake_helper):
     run_all, context = RunAll(), {}
     run(["ls", "--pool", "volumes"], context, fake_helper, run_all, binary="rbd")
