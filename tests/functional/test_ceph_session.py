@@ -41,9 +41,12 @@ def names(ceph_lab):
 
 
 def lab_processes(execs, ceph_lab):
-    """(ceph CLI runs, session helpers) that this test started against the lab."""
+    """(ceph CLI runs, session helpers) that this test started against the lab. Helpers
+    are counted from strace's record where it has one (this process's descendants): the
+    /proc poller also sees the helpers of other test sessions on the machine."""
     cli = [argv for argv in execs.commands("ceph") if ceph_lab.conf in argv]
-    helpers = {item.pid for item in execs
+    own = [item for item in execs if item.via == "strace"] if execs.straced else execs
+    helpers = {item.pid for item in own
                if len(item.argv) > 2 and item.argv[1] == "-c" and "ceph_argparse" in item.argv[2]}
     return cli, helpers
 
