@@ -19,12 +19,14 @@
 {%- set nodes = '( ' ~ t.controller ~ ' ) or ( ' ~ t.compute ~ ' )' %}
 {%- set asked = pillar.get('ceph_openstack_rotate') or {} %}
 {%- set answering = [] %}
-{%- for minion, answer in (salt['saltutil.cmd'](t.mon, 'test.ping', tgt_type='compound')
-                           or {}) | dictsort %}
-{%-   if answer is mapping and answer.get('ret') is sameas true %}
-{%-     do answering.append(minion) %}
-{%-   endif %}
-{%- endfor %}
+{%- if not asked.get('mon') %}
+{%-   for minion, answer in (salt['saltutil.cmd'](t.mon, 'test.ping', tgt_type='compound')
+                             or {}) | dictsort %}
+{%-     if answer is mapping and answer.get('ret') is sameas true %}
+{%-       do answering.append(minion) %}
+{%-     endif %}
+{%-   endfor %}
+{%- endif %}
 {%- set acting = asked.get('mon') or (answering | first) %}
 {%- set request = {'ceph_openstack_rotate': dict(asked, mon=acting)} %}
 {#- (step, target: None for the acting mon, SLS under ceph_openstack.rotate, batch) #}
