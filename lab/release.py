@@ -227,7 +227,11 @@ def wrappers(name):
     enter = " ".join(_quote(word) for word in _enter(root, BINDS, []))
     for tool in TOOLS:
         path = os.path.join(directory, tool)
-        text = f"#!/bin/sh\n# {tool} of Ceph {name} ({root})\nexec {enter} {tool} \"$@\"\n"
+        # The root's own /usr/bin/<tool>, not a PATH lookup: a PATH that starts with a
+        # directory under /tmp (the bench's counting wrappers, visible in the root through
+        # the /tmp bind) would find that wrapper again, whose host path the root lacks.
+        text = (f"#!/bin/sh\n# {tool} of Ceph {name} ({root})\n"
+                f"exec {enter} /usr/bin/{tool} \"$@\"\n")
         try:
             with open(path) as current:
                 if current.read() == text:

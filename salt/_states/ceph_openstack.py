@@ -498,10 +498,14 @@ def rotation_planned(name="ceph_openstack_rotate", targets=None, **connection):
             - targets: {mon: 'G@role:mon', controller: 'G@role:controller',
                         compute: 'G@role:compute'}
     """
+    mons = (targets or {}).get("mon")
     targets = _rotation_targets(targets)
     ret = _ret(name)
     request = _request()
     problems = _request_problems(request)
+    if request.get("mon") and mons and not __salt__["match.compound"](mons):
+        problems.append(f"ceph_openstack_rotate:mon: {__grains__['id']} is not a mon (pillar "
+                        f"ceph_openstack:targets:mon is {mons}); name a mon or leave it out")
     if problems:
         return _fail(ret, "; ".join(problems))
     try:

@@ -17,7 +17,8 @@ import time
 
 import pytest
 
-from tests.integration.test_faults import chattr, failed_states, refresh_pillar, sandbox_files
+from tests.integration.test_faults import (assert_later_steps_skipped, chattr, failed_states,
+                                          refresh_pillar, sandbox_files)
 from tests.integration.test_rollout import SECRET_UUID, changed, orch_steps, orchestrate
 from tests.integration.test_secrets import _allowed, _text_to_scan
 from tests.support.argv_recorder import find_secret, record_argv
@@ -248,6 +249,32 @@ def test_offline_node_stops_the_run_before_any_key_changes_and_a_rerun_completes
         minions["cmp1"].start(start_timeout=120)
     steps, failed, _ = rotate(salt_run_cli, ["cinder"], min_age=0)
     assert not failed, failed
+    new = key_of(ceph_lab, "cinder")
+    assert new != before[1]["key"]
+    assert set(held_keys(sandbox, libvirt_lab, "cinder").values()) == {new}
+
+
+@pytest.mark.release_independent  # the orchestration's flow, the same on every release
+def test_a_named_mon_acts_alone_and_a_named_non_mon_changes_nothing(
+        rotation, salt_run_cli, ceph_lab, libvirt_lab, sandbox):
+    """ceph_openstack_rotate:mon picks the acting mon (no ping); a minion that is not a mon
+    is refused at the plan, naming the key, before anything changes."""
+    before = (sandbox_files(sandbox), ceph_lab.ceph("auth", "get", "client.cinder")[0])
+    steps, failed, _ = rotate(salt_run_cli, ["cinder"], min_age=0, mon="ctl1")
+    first = next(step for step in steps if step in failed)
+    assert first == "ceph_openstack-rotate-plan", failed
+    assert_later_steps_skipped(steps, failed, first)
+    assert "ceph_openstack_rotate:mon: ctl1 is not a mon" in str(
+        failed_states(steps, "ceph_openstack-rotate-plan")), steps
+    assert changed(steps) == {}
+    assert (sandbox_files(sandbox),
+            ceph_lab.ceph("auth", "get", "client.cinder")[0]) == before
+    steps, failed, _ = rotate(salt_run_cli, ["cinder"], min_age=0, mon="mon2")
+    assert not failed, failed
+    for step, mons in (("plan", {"mon2"}), ("stage", {"mon2"}), ("commit", {"mon2"}),
+                       ("publish", {"mon1", "mon2"})):
+        _, comment, states = steps[f"ceph_openstack-rotate-{step}"]
+        assert {m for m in ("mon1", "mon2") if m in comment or m in states} == mons, step
     new = key_of(ceph_lab, "cinder")
     assert new != before[1]["key"]
     assert set(held_keys(sandbox, libvirt_lab, "cinder").values()) == {new}

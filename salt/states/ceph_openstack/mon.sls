@@ -1,5 +1,5 @@
 {#- Mon role: pools, cephx users, and the keys and cluster facts published in the mine. #}
-{%- from "ceph_openstack/map.jinja" import co, problems with context %}
+{%- from "ceph_openstack/map.jinja" import co, client_roles, problems with context %}
 include:
   - ceph_openstack.validate
 {#- A pillar with a problem: nothing but the check of ceph_openstack.validate. #}
@@ -14,10 +14,7 @@ ceph_openstack-pool-{{ pool }}:
 {%-   endfor %}
 {%- endfor %}
 
-{%- set publish = {} %}
 {%- for client, spec in co.clients.items() %}
-{%-   do publish.update({client: spec.get('roles', [])}) %}
-
 ceph_openstack-client-{{ client }}:
   ceph_openstack.client_present:
     - name: {{ client | json }}
@@ -30,6 +27,6 @@ ceph_openstack-client-{{ client }}:
     state names the key it could not read). #}
 ceph_openstack-published:
   ceph_openstack.published:
-    - clients: {{ publish | json }}
+    - clients: {{ client_roles | json }}
     - targets: {{ co.targets | json }}
 {%- endif %}
