@@ -35,7 +35,7 @@ import yaml
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from lab import proc  # noqa: E402
+from lab import proc, release  # noqa: E402
 from lab.ceph import CephLab  # noqa: E402
 from lab.libvirt import LibvirtLab  # noqa: E402
 from lab.salt import SaltLab  # noqa: E402
@@ -86,7 +86,8 @@ class FleetLab:
         self.computes = [f"cmp{i:02d}" for i in range(1, computes + 1)]
         minions = {"mon1": ["mon"], "ctl1": ["controller"]}
         minions.update({name: ["compute"] for name in self.computes})
-        self.ceph = CephLab(os.path.join(self.dir, "ceph"))
+        # The release asked for now (--ceph), not one recorded by a lab wiped before up.
+        self.ceph = CephLab(os.path.join(self.dir, "ceph"), release.selected())
         drivers = os.path.join(self.dir, "libvirt-drivers")
         self.libvirts = {name: SecretOnlyLibvirt(os.path.join(self.dir, f"libvirt-{name}"),
                                                  drivers) for name in self.computes}
@@ -367,7 +368,7 @@ def main(argv=None):
         if lab.daemons() or lab.ceph.running():
             lab.down()
         shutil.rmtree(lab.dir, ignore_errors=True)
-        print(f"== fleet lab N={n}: {lab.dir}", flush=True)
+        print(f"== fleet lab N={n}, Ceph {lab.ceph.release}: {lab.dir}", flush=True)
         try:
             up = lab.up()
             print("   up: " + ", ".join(f"{k} {v:.1f} s" for k, v in up.items()), flush=True)

@@ -214,7 +214,9 @@ class BenchSaltLab(SaltLab):
 
 class BenchLab(Lab):
     def __init__(self, directory):
-        super().__init__(directory)
+        # The release asked for now (--ceph), not the one a lab left in the directory
+        # recorded: the bench wipes that lab and makes a new one.
+        super().__init__(directory, release.selected())
         self.counter = CliCounter(self.dir, ROLE_ORDER)
         self.salt = BenchSaltLab(os.path.join(self.dir, "salt"), self.ceph, self.libvirt,
                                  self.counter)
@@ -617,8 +619,10 @@ def _first_main(spec, directory):
     write_overrides(lab, refresh=False)
     try:
         lab.up()
-        print(f"== first mon converge, {n_pools} pools and {n_users} users: {lab.dir}")
+        print(f"== first mon converge, {n_pools} pools and {n_users} users, Ceph "
+              f"{lab.ceph.release}: {lab.dir}")
         result = first_converge(lab, n_pools, n_users)
+        result["ceph_release"] = lab.ceph.release
         result["loadavg"] = " ".join(open("/proc/loadavg").read().split()[:3])
         path = os.path.join(os.path.dirname(RESULTS), "first.json")
         with open(path, "w") as out:
@@ -667,7 +671,7 @@ def main(argv=None):
     lab.counter.install()
     # The naive pillar needs the lab paths only; the master reads it when it starts.
     write_overrides(lab, refresh=False)
-    print(f"== bench lab: {lab.dir}", flush=True)
+    print(f"== bench lab, Ceph {lab.ceph.release}: {lab.dir}", flush=True)
     status = 1
     try:
         up = lab.up()
