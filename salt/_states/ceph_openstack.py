@@ -249,7 +249,7 @@ def published(name="ceph_openstack", clients=None, targets=None, **connection):
         if new_record != record:
             functions[ACCESS_ALIAS] = _entry(
                 "test.echo", [json.dumps(new_record, sort_keys=True)], targets["mon"])
-        if not __salt__["mine.update"](mine_functions=functions):
+        if not _mine_update(functions):
             return _fail(ret, "mine.update failed; is the master reachable?")
         for alias in withdrawn:
             __salt__["mine.delete"](alias)
@@ -471,6 +471,19 @@ def _plan_client(client, request, allowed, pending_keys, connection):
                    "check runs first, then the key is set and distributed at once"}
 
 
+def _mine_update(functions):
+    """``mine.update`` of ``functions`` (True on success), with the event's data kept out
+    of the minion's log: Salt 3006 logs every event it sends, data included, at debug
+    level ("Sending event: tag = _minion_mine; data = ..."), and these entries hold keys."""
+    logger = logging.getLogger("salt.utils.event")
+    level = logger.level
+    logger.setLevel(max(level, logging.INFO))
+    try:
+        return __salt__["mine.update"](mine_functions=functions)
+    finally:
+        logger.setLevel(level)
+
+
 def _publish(entries):
     """mine.update of the ``{alias: (definition, value)}`` whose value is stale; returns
     the aliases updated (or raises)."""
@@ -478,7 +491,7 @@ def _publish(entries):
     stale = sorted(alias for alias, (_, value) in entries.items()
                    if not _same(_mine(me, "glob", alias).get(me), value))
     if stale and not __opts__["test"]:
-        if not __salt__["mine.update"](mine_functions={a: entries[a][0] for a in stale}):
+        if not _mine_update({a: entries[a][0] for a in stale}):
             raise CommandExecutionError("mine.update failed; is the master reachable?")
         for alias in stale:
             _mine(me, "glob", alias)[me] = entries[alias][1]
@@ -526,7 +539,7 @@ def rotation_planned(name="ceph_openstack_rotate", targets=None, **connection):
         entry = _entry("test.echo", [value], acl)
         me = __grains__["id"]
         if not _same(_mine(me, "glob", ROTATION_ALIAS).get(me), value):
-            if not __salt__["mine.update"](mine_functions={ROTATION_ALIAS: entry}):
+            if not _mine_update({ROTATION_ALIAS: entry}):
                 return _fail(ret, "mine.update failed; is the master reachable?")
             _mine(me, "glob", ROTATION_ALIAS)[me] = value
     except CommandExecutionError as exc:
