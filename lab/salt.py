@@ -31,9 +31,10 @@ ROLE_FILES = {
 }
 
 
-def file_roots():
-    """The master's file_roots: the SLS tree and the extension modules."""
-    return {"base": [os.path.join(PROJECT, "salt", "states"), os.path.join(PROJECT, "salt")]}
+def file_roots(project=PROJECT):
+    """The master's file_roots: the SLS tree and the extension modules of ``project``'s
+    salt/ (the checkout, or a copy of it)."""
+    return {"base": [os.path.join(project, "salt", "states"), os.path.join(project, "salt")]}
 
 
 def sandbox_root(directory, minion_id):

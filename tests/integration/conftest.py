@@ -6,6 +6,7 @@ same lab code as the demo, over the session's real Ceph cluster and libvirtd.
 
 import concurrent.futures
 import pathlib
+import shutil
 
 import pytest
 import yaml
@@ -33,10 +34,20 @@ def lab_pillar(lab_dir):
 
 
 @pytest.fixture(scope="package")
-def salt_master(salt_factories, lab_pillar):
+def formula_tree(lab_dir):
+    """A copy of the project's salt/ tree, which the master serves: a test may change a
+    module in it (test_module_sync.py) without touching the checkout, which another test
+    session (CI's other part) serves at the same time."""
+    shutil.copytree(pathlib.Path(salt_lab.PROJECT) / "salt", lab_dir / "formula" / "salt",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    return lab_dir / "formula"
+
+
+@pytest.fixture(scope="package")
+def salt_master(salt_factories, lab_pillar, formula_tree):
     overrides = {
         "interface": "127.0.0.1",
-        "file_roots": salt_lab.file_roots(),
+        "file_roots": salt_lab.file_roots(str(formula_tree)),
         "pillar_roots": {"base": lab_pillar.roots},
         "auto_accept": True,
         "open_mode": False,

@@ -4,15 +4,13 @@ module changed between two runs is synced and used in the very run that follows;
 runs after a run that changed something (or always, with rollout:verify: always).
 """
 
-import pathlib
-
 import pytest
 
-from lab.salt import PROJECT
 from tests.integration.test_rollout import changed, orchestrate, snapshot
 
 MINIONS = ("mon1", "ctl1", "cmp1")
-VALIDATOR = pathlib.Path(PROJECT) / "salt" / "_utils" / "ceph_openstack_pillar.py"
+#: The validator in the master's copy of the formula (conftest.py's formula_tree).
+VALIDATOR = "salt/_utils/ceph_openstack_pillar.py"
 #: Appended to the validator for one run: every pillar gets one more problem.
 PROBE = b'''
 
@@ -55,15 +53,16 @@ def test_verify_always_runs_when_asked(converged, salt_run_cli, salt_cli, lab_pi
 
 
 def test_a_changed_module_is_synced_and_used_in_the_same_run(
-    converged, salt_run_cli, ceph_lab, libvirt_lab, sandbox
+    converged, salt_run_cli, ceph_lab, libvirt_lab, sandbox, formula_tree
 ):
-    original = VALIDATOR.read_bytes()
+    validator = formula_tree / VALIDATOR
+    original = validator.read_bytes()
     before = snapshot(ceph_lab, libvirt_lab, sandbox)
     try:
-        VALIDATOR.write_bytes(original + PROBE)
+        validator.write_bytes(original + PROBE)
         steps, failed = orchestrate(salt_run_cli)
     finally:
-        VALIDATOR.write_bytes(original)
+        validator.write_bytes(original)
     # Synced to every node, then used by the validate step of the same run: it refuses.
     assert steps["ceph_openstack-sync"][0] is True
     synced_on = steps["ceph_openstack-sync"][1].split("ran on")[-1]
