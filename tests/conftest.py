@@ -12,6 +12,8 @@ import pathlib
 import shutil
 import sys
 import tempfile
+import threading
+import time
 
 import pytest
 
@@ -42,6 +44,28 @@ def pytest_configure(config):
     log_server = config.pluginmanager.get_plugin("saltfactories-log-server")
     if log_server is not None:
         log_server.log_host = "127.0.0.1"
+
+
+EXIT_STATUS = pytest.StashKey[int]()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    """Exit when the session is over even if a library's thread outlives it. Seen in CI:
+    after the summary, the interpreter waited for ever for salt-factories' event listener
+    thread, which its stop() had left running (idle in its event loop). Such a thread gets
+    15 s, then the run exits with the session's status, naming the thread."""
+    lingering = [thread for thread in threading.enumerate()
+                 if thread is not threading.main_thread() and not thread.daemon]
+    deadline = time.monotonic() + 15
+    for thread in lingering:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    lingering = [thread.name for thread in lingering if thread.is_alive()]
+    if lingering and EXIT_STATUS in config.stash:
+        print(f"tests: thread(s) {', '.join(lingering)} still running after the session; "
+              "exiting without waiting for them", flush=True)
+        sys.stderr.flush()
+        os._exit(config.stash[EXIT_STATUS])
 
 
 @pytest.fixture(scope="session")
@@ -151,10 +175,12 @@ def states(loaders):
     loaders.reset_state()
 
 
-def pytest_sessionfinish(session):
-    """Salt's loader buffers log records for a console that tests never set up, and writes
-    them at exit to a stream pytest has closed by then ("Logging error" noise). Drop them:
-    pytest's own log capture already has every record."""
+def pytest_sessionfinish(session, exitstatus):
+    """Keep the session's exit status for pytest_unconfigure. Salt's loader buffers log
+    records for a console that tests never set up, and writes them at exit to a stream
+    pytest has closed by then ("Logging error" noise): drop them, pytest's own log capture
+    already has every record."""
+    session.config.stash[EXIT_STATUS] = int(exitstatus)
     try:
         from salt._logging import impl
     except ImportError:
