@@ -80,6 +80,14 @@ def rbd_with_keyfile(ceph_lab, client, key, *args):
         os.unlink(keyfile.name)
 
 
+def assert_one_mon_acts(steps, acting):
+    """Plan, stage and commit ran on ``acting`` alone; publish on both mons."""
+    for step, mons in (("plan", {acting}), ("stage", {acting}), ("commit", {acting}),
+                       ("publish", {"mon1", "mon2"})):
+        _, comment, states = steps[f"ceph_openstack-rotate-{step}"]
+        assert {m for m in ("mon1", "mon2") if m in comment or m in states} == mons, step
+
+
 def config_bytes(sandbox):
     return {rel: (sandbox(m) / rel).read_bytes() for m, rel in (
         ("ctl1", "etc/cinder/cinder.conf"), ("ctl1", "etc/glance/glance-api.conf"),
@@ -142,10 +150,7 @@ def test_rotation_gives_every_node_the_new_key(rotation, ceph_lab, libvirt_lab, 
     assert not rotation["failed"], rotation["failed"]
     steps = rotation["steps"]
     # One mon acts (the first by ID); every mon publishes the new key afterwards.
-    for step, mons in (("plan", {"mon1"}), ("stage", {"mon1"}), ("commit", {"mon1"}),
-                       ("publish", {"mon1", "mon2"})):
-        _, comment, states = steps[f"ceph_openstack-rotate-{step}"]
-        assert {m for m in ("mon1", "mon2") if m in comment or m in states} == mons, step
+    assert_one_mon_acts(steps, "mon1")
     new = rotation["new_key"]
     assert new != rotation["old_key"]
     assert set(held_keys(sandbox, libvirt_lab, "cinder").values()) == {new}
@@ -271,10 +276,7 @@ def test_a_named_mon_acts_alone_and_a_named_non_mon_changes_nothing(
             ceph_lab.ceph("auth", "get", "client.cinder")[0]) == before
     steps, failed, _ = rotate(salt_run_cli, ["cinder"], min_age=0, mon="mon2")
     assert not failed, failed
-    for step, mons in (("plan", {"mon2"}), ("stage", {"mon2"}), ("commit", {"mon2"}),
-                       ("publish", {"mon1", "mon2"})):
-        _, comment, states = steps[f"ceph_openstack-rotate-{step}"]
-        assert {m for m in ("mon1", "mon2") if m in comment or m in states} == mons, step
+    assert_one_mon_acts(steps, "mon2")
     new = key_of(ceph_lab, "cinder")
     assert new != before[1]["key"]
     assert set(held_keys(sandbox, libvirt_lab, "cinder").values()) == {new}
