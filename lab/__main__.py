@@ -15,8 +15,9 @@ import time
 from lab.ceph import CephLab
 from lab.glance import GlanceLab
 from lab.libvirt import LibvirtLab
+from lab.nodes import NODES, NodeLab
 from lab.release import RELEASES
-from lab.salt import SaltLab
+from lab.salt import MINIONS, SaltLab
 
 DEFAULT_DIR = os.environ.get("LAB_DIR", "/tmp/ceph_openstack-lab")
 
@@ -24,11 +25,18 @@ DEFAULT_DIR = os.environ.get("LAB_DIR", "/tmp/ceph_openstack-lab")
 class Lab:
     """All parts of the lab under one directory."""
 
-    def __init__(self, directory, ceph_release=None):
+    def __init__(self, directory, ceph_release=None, nodes=None):
         self.dir = os.path.abspath(directory)
         self.ceph = CephLab(os.path.join(self.dir, "ceph"), ceph_release)
         self.libvirt = LibvirtLab(os.path.join(self.dir, "libvirt"))
-        self.salt = SaltLab(os.path.join(self.dir, "salt"), self.ceph, self.libvirt)
+        #: "sandbox" (every minion a host process with a sandbox root) or "real" (the
+        #: controller and the compute booted as Debian systems, lab/nodes.py)
+        self.node_kind = nodes or self._recorded_kind() or "sandbox"
+        real = NODES if self.node_kind == "real" else {}
+        minions = {m: r for m, r in MINIONS.items() if m not in real}
+        self.salt = SaltLab(os.path.join(self.dir, "salt"), self.ceph, self.libvirt,
+                            minions=minions, real_nodes=real)
+        self.nodes = NodeLab(os.path.join(self.dir, "nodes"), nodes=real)
         # Started by the demo once a controller has its glance-api.conf (lab/glance.py).
         self.glance = GlanceLab(os.path.join(self.dir, "glance"))
 
@@ -41,15 +49,36 @@ class Lab:
         timings["ceph root"] = time.monotonic() - start
         # The minions (and the demo) call this release's ceph, rbd and rados.
         os.environ["PATH"] = self.ceph.env()["PATH"]
+        self._record_kind()
         for name, part in (("ceph", self.ceph), ("libvirt", self.libvirt), ("salt", self.salt)):
             start = time.monotonic()
             part.up()
             timings[name] = time.monotonic() - start
+        if self.nodes.nodes:
+            start = time.monotonic()
+            self.nodes.master_port = self.salt.ret_port()
+            self.nodes.up()
+            self.salt.wait_for_minions(self.nodes.nodes, timeout=120)
+            timings["real nodes"] = time.monotonic() - start
         return timings
+
+    def _kind_file(self):
+        return os.path.join(self.dir, "nodes.kind")
+
+    def _recorded_kind(self):
+        try:
+            with open(self._kind_file()) as kind:
+                return kind.read().strip()
+        except OSError:
+            return None
+
+    def _record_kind(self):
+        with open(self._kind_file(), "w") as kind:
+            kind.write(self.node_kind + "\n")
 
     def down(self):
         stopped = {}
-        for part in (self.glance, self.salt, self.libvirt, self.ceph):
+        for part in (self.glance, self.nodes, self.salt, self.libvirt, self.ceph):
             stopped.update(part.down())
         return stopped
 
@@ -59,6 +88,7 @@ class Lab:
             "libvirt": self.libvirt.rss_kib(),
             "salt": self.salt.rss_kib(),
             "glance": self.glance.rss_kib(),
+            "nodes": self.nodes.rss_kib(),
         }
 
 
@@ -67,15 +97,20 @@ def main(argv=None):
     parser.add_argument("command", choices=["up", "down", "status", "demo"])
     parser.add_argument("--dir", default=DEFAULT_DIR, help=f"lab directory ({DEFAULT_DIR})")
     parser.add_argument("--keep", action="store_true", help="demo: leave the lab running")
+    parser.add_argument("--nodes", choices=["sandbox", "real"], default=None,
+                        help="controller and compute of a new lab: sandbox roots (default, "
+                             "fast) or real Debian nodes with OpenStack (lab/nodes.py); an "
+                             "existing lab keeps its own")
     parser.add_argument("--ceph", choices=sorted(RELEASES), default=None,
                         help="Ceph release of a new lab (default: $CEPH_RELEASE, else the "
                              "host's packages); an existing lab keeps its own")
     args = parser.parse_args(argv)
     # up and demo make a lab of the release asked for; status and down find a lab's own.
-    wanted = args.ceph
+    wanted, nodes = args.ceph, args.nodes
     if args.command in ("up", "demo"):
         wanted = wanted or os.environ.get("CEPH_RELEASE")
-    lab = Lab(args.dir, wanted)
+        nodes = nodes or os.environ.get("LAB_NODES")
+    lab = Lab(args.dir, wanted, nodes)
 
     if args.command == "up":
         timings = lab.up()

@@ -85,7 +85,7 @@ def _say(message):
     print(f"ceph root: {message}", file=sys.stderr, flush=True)
 
 
-def _mirror():
+def mirror():
     """The Debian mirror URI the host's apt uses (the same mirror serves every suite)."""
     sources = ["/etc/apt/sources.list"]
     directory = "/etc/apt/sources.list.d"
@@ -114,7 +114,7 @@ def _enter(root, binds, argv):
             "/bin/sh", "-c", script, "sh", root, *argv]
 
 
-def _chroot_run(root, argv, binds=BINDS, env=None):
+def chroot_run(root, argv, binds=BINDS, env=None):
     subprocess.run(_enter(root, binds, argv), check=True, env=env)
 
 
@@ -135,20 +135,20 @@ def build(name):
     os.makedirs(debs, exist_ok=True)
     work = root + ".building"
     shutil.rmtree(work, ignore_errors=True)
-    mirror = _mirror()
+    mirror_uri = mirror()
     start = time.monotonic()
     _say(f"building a Debian {suite} root for Ceph {name} in {root} "
          "(once; about 1-3 minutes)")
     # In a private mount namespace: debootstrap mounts /proc and /sys in the new root.
     argv = ["unshare", "--mount", "--propagation", "private", "--",
-            "debootstrap", "--variant=minbase", f"--cache-dir={debs}", suite, work, mirror]
+            "debootstrap", "--variant=minbase", f"--cache-dir={debs}", suite, work, mirror_uri]
     if not os.path.exists(f"/usr/share/debootstrap/scripts/{suite}"):
         # An older debootstrap does not know the newest suites; testing is built like sid.
         argv.append("/usr/share/debootstrap/scripts/sid")
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
     _say(f"debootstrap done in {time.monotonic() - start:.0f} s; installing {' '.join(PACKAGES)}")
     with open(os.path.join(work, "etc/apt/sources.list"), "w") as sources:
-        sources.write(f"deb {mirror} {suite} main\n")
+        sources.write(f"deb {mirror_uri} {suite} main\n")
     # No service may start inside the root during installation.
     policy = os.path.join(work, "usr/sbin/policy-rc.d")
     with open(policy, "w") as out:
@@ -156,16 +156,16 @@ def build(name):
     os.chmod(policy, 0o755)
     # apt inside the root takes its .debs from the shared cache and leaves new ones there.
     archives = os.path.join(work, "var/cache/apt/archives")
-    _move_debs(debs, archives, link=True)
+    move_debs(debs, archives, link=True)
     shutil.copyfile("/etc/resolv.conf", os.path.join(work, "etc/resolv.conf"))
-    _copy_apt_settings(work)
+    copy_apt_settings(work)
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive",
            "LANG": "C.UTF-8"}
     binds = ("/proc", "/sys", "/dev")
-    _chroot_run(work, ["apt-get", "update", "-qq"], binds, env)
-    _chroot_run(work, ["apt-get", "install", "-y", "-q", "--no-install-recommends",
+    chroot_run(work, ["apt-get", "update", "-qq"], binds, env)
+    chroot_run(work, ["apt-get", "install", "-y", "-q", "--no-install-recommends",
                        *PACKAGES], binds, env)
-    _move_debs(archives, debs, link=False)
+    move_debs(archives, debs, link=False)
     # The package lists (~60 MB) are of no use once installed.
     subprocess.run(["find", os.path.join(work, "var/lib/apt/lists"), "-type", "f", "-delete"],
                    check=True)
@@ -180,7 +180,7 @@ def build(name):
     return root
 
 
-def _copy_apt_settings(root):
+def copy_apt_settings(root):
     """The host's own apt ``Acquire::`` settings (a proxy, no Valid-Until check for a mirror
     snapshot, ...): the snippets in /etc/apt/apt.conf.d that no package owns."""
     directory = "/etc/apt/apt.conf.d"
@@ -197,7 +197,7 @@ def _copy_apt_settings(root):
             shutil.copyfile(path, os.path.join(root, "etc/apt/apt.conf.d", entry))
 
 
-def _move_debs(source, dest, link):
+def move_debs(source, dest, link):
     """Hard-link (``link``) or move every .deb of ``source`` into ``dest``; moving leaves
     none behind in ``source``."""
     for entry in os.listdir(source):

@@ -84,17 +84,21 @@ def minion_overrides(directory, minion_id, roles, ceph=None, libvirt=None):
     }
 
 
-def write_pillar(directory, project_pillar=os.path.join(PROJECT, "pillar")):
+def write_pillar(directory, project_pillar=os.path.join(PROJECT, "pillar"), real_nodes=()):
     """
     The lab's pillar tree: the project's example pillar plus a lab overlay that
-    points each minion's ``lookup:root`` at its sandbox and uses local users.
+    points each sandboxed minion's ``lookup:root`` at its sandbox and uses local users.
+    Real nodes (``real_nodes``, minion IDs) get the project's pillar as a user's node does.
 
     Returns the list of pillar roots (lab overlay first, so its top.sls wins).
     """
     lab_pillar = os.path.join(directory, "pillar")
     os.makedirs(lab_pillar, exist_ok=True)
     with open(os.path.join(lab_pillar, "top.sls"), "w") as top:
-        yaml.safe_dump({"base": {"*": ["ceph_openstack", "lab", "overrides"]}}, top)
+        # Rendered for each minion; overrides (the tests' edits) come last, so they win.
+        top.write("base:\n  '*':\n    - ceph_openstack\n"
+                  f"{{%- if grains['id'] not in {sorted(real_nodes)!r} %}}\n"
+                  "    - lab\n{%- endif %}\n    - overrides\n")
     overrides = os.path.join(lab_pillar, "overrides.sls")
     if not os.path.exists(overrides):
         # Tests put their pillar edits here.
@@ -117,11 +121,13 @@ def write_pillar(directory, project_pillar=os.path.join(PROJECT, "pillar")):
 class SaltLab:
     """A Salt master and the lab minions as plain daemons under ``directory``."""
 
-    def __init__(self, directory, ceph=None, libvirt=None, minions=None):
+    def __init__(self, directory, ceph=None, libvirt=None, minions=None, real_nodes=()):
         self.dir = os.path.abspath(directory)
         self.ceph = ceph
         self.libvirt = libvirt
         self.minions = dict(minions or MINIONS)
+        #: minion IDs of real nodes (lab/nodes.py): not started here, pillar as a user's
+        self.real_nodes = tuple(real_nodes)
         self.piddir = os.path.join(self.dir, "pids")
         self.logdir = os.path.join(self.dir, "log")
         self.master_dir = os.path.join(self.dir, "master")
@@ -143,7 +149,8 @@ class SaltLab:
             "ret_port": ports["ret"],
             "auto_accept": True,
             "file_roots": file_roots(),
-            "pillar_roots": {"base": write_pillar(os.path.dirname(self.dir))},
+            "pillar_roots": {"base": write_pillar(os.path.dirname(self.dir),
+                                                  real_nodes=self.real_nodes)},
             # Under root_dir: Salt prefixes root_dir to any path outside it.
             "log_file": os.path.join(self.master_dir, "var", "log", "salt", "master"),
             "log_level_logfile": "info",
@@ -173,6 +180,10 @@ class SaltLab:
         })
         return config
 
+    def ret_port(self):
+        """The port minions connect to (real nodes' minions too)."""
+        return self._ports()["ret"]
+
     def up(self, timeout=60):
         """Start the master and minions (once) and wait until every minion answers."""
         running = self.running()
@@ -190,9 +201,13 @@ class SaltLab:
                                   [os.path.join(self.bin, "salt-minion"), "-c", confdir,
                                    "-l", "quiet"], self.piddir, self.logdir,
                                   env=self.minion_env(minion_id))
-        proc.wait_for(lambda: set(self.salt("*", "test.ping", timeout=5)) >= set(self.minions),
-                      timeout, "salt minions", interval=1)
+        self.wait_for_minions(self.minions, timeout)
         return self
+
+    def wait_for_minions(self, minion_ids, timeout=60):
+        """Wait until every one of ``minion_ids`` answers a ping."""
+        proc.wait_for(lambda: set(self.salt("*", "test.ping", timeout=5)) >= set(minion_ids),
+                      timeout, "salt minions " + ", ".join(sorted(minion_ids)), interval=1)
 
     def minion_env(self, minion_id):  # pylint: disable=unused-argument
         """The environment of a minion daemon; None inherits ours (the bench overrides it)."""

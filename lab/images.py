@@ -1,0 +1,140 @@
+"""
+Node images for the lab's real OpenStack nodes: a Debian root per role, of the host's
+release, with Debian's own OpenStack packages installed as a user's deployment has them.
+
+``controller``: rabbitmq-server, glance-api, cinder-api, cinder-scheduler, cinder-volume,
+cinder-backup, nova-conductor; ``compute``: nova-compute with nova-compute-qemu (libvirt
+in system mode, QEMU). Both boot with systemd as PID 1 (lab/nodes.py). What the formula
+installs (ceph-common, python3-rbd, python3-rados, qemu-block-extra) is not installed,
+only downloaded into the image's apt cache, so the formula's own install is what puts it
+there, without a download. Every OpenStack unit is disabled in the image: the lab starts
+them once their database exists (lab/nodes.py), as a deployment would.
+
+Images are built on first use with ``debootstrap --variant=minbase`` and cached outside
+the work tree (``$NODE_IMAGES``, default ``/var/cache/ceph_openstack/nodes/<suite>-<role>``);
+the .debs are kept beside the Ceph release roots' (lab/release.py), so a rebuild needs no
+download. ``python -m lab.images build [ROLE ...]`` builds ahead of time.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+from lab import release
+
+#: role -> the OpenStack packages of a user's node of that role (without Recommends).
+ROLE_PACKAGES = {
+    "controller": ("rabbitmq-server", "glance-api", "cinder-api", "cinder-scheduler",
+                   "cinder-volume", "cinder-backup", "nova-conductor"),
+    "compute": ("nova-compute", "nova-compute-qemu"),
+}
+
+#: Units of each role the lab starts itself, in this order, once their databases exist.
+ROLE_UNITS = {
+    "controller": ("rabbitmq-server", "glance-api", "cinder-api", "cinder-scheduler",
+                   "cinder-volume", "cinder-backup", "nova-conductor"),
+    "compute": ("libvirtd", "nova-compute"),
+}
+
+#: What the formula installs on a node (its map's package lists), downloaded only.
+FORMULA_PACKAGES = ("ceph-common", "python3-rbd", "python3-rados", "qemu-block-extra")
+
+#: In every image: systemd as PID 1, and what the lab's own checks use inside a node.
+BASE_PACKAGES = ("systemd", "systemd-sysv", "dbus", "procps", "iproute2", "sqlite3",
+                 "ca-certificates")
+
+IMAGES = os.environ.get("NODE_IMAGES", "/var/cache/ceph_openstack/nodes")
+STAMP = ".ceph_openstack-node"
+
+
+def image_dir(role, suite=None):
+    return os.path.join(IMAGES, f"{suite or release.host_suite()}-{role}")
+
+
+def _say(message):
+    print(f"node image: {message}", file=sys.stderr, flush=True)
+
+
+def ensure_host_tools():
+    """debootstrap and systemd-nspawn on the host (installed once, from Debian)."""
+    missing = [pkg for tool, pkg in (("debootstrap", "debootstrap"),
+                                     ("systemd-nspawn", "systemd-container"))
+               if shutil.which(tool) is None]
+    if missing:
+        _say(f"installing {' '.join(missing)}")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends",
+                        *missing], check=True, env=env, stdout=subprocess.DEVNULL)
+
+
+def build(role, suite=None):
+    """Build the image of ``role`` unless cached; returns its path."""
+    suite = suite or release.host_suite()
+    image = image_dir(role, suite)
+    if os.path.exists(os.path.join(image, STAMP)):
+        return image
+    ensure_host_tools()
+    debs = os.path.join(release.ROOTS, f"{suite}.debs")
+    os.makedirs(debs, exist_ok=True)
+    work = image + ".building"
+    shutil.rmtree(work, ignore_errors=True)
+    mirror = release.mirror()
+    start = time.monotonic()
+    _say(f"building the Debian {suite} {role} image in {image} (once; several minutes)")
+    subprocess.run(["unshare", "--mount", "--propagation", "private", "--",
+                    "debootstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}",
+                    f"--cache-dir={debs}", suite, work, mirror],
+                   check=True, stdout=subprocess.DEVNULL)
+    _say(f"debootstrap done in {time.monotonic() - start:.0f} s; installing "
+         + " ".join(ROLE_PACKAGES[role]))
+    with open(os.path.join(work, "etc/apt/sources.list"), "w") as sources:
+        sources.write(f"deb {mirror} {suite} main\n")
+    policy = os.path.join(work, "usr/sbin/policy-rc.d")
+    with open(policy, "w") as out:
+        out.write("#!/bin/sh\nexit 101\n")  # nothing starts while the image is built
+    os.chmod(policy, 0o755)
+    archives = os.path.join(work, "var/cache/apt/archives")
+    release.move_debs(debs, archives, link=True)
+    shutil.copyfile("/etc/resolv.conf", os.path.join(work, "etc/resolv.conf"))
+    release.copy_apt_settings(work)
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive",
+           "LANG": "C.UTF-8"}
+    binds = ("/proc", "/sys", "/dev")
+    apt = ["apt-get", "-q", "-o", "Dpkg::Use-Pty=0", "-o", "APT::Keep-Downloaded-Packages=true"]
+    release.chroot_run(work, ["apt-get", "update", "-qq"], binds, env)
+    release.chroot_run(work, [*apt, "install", "-y", "--no-install-recommends",
+                              *ROLE_PACKAGES[role]], binds, env)
+    release.chroot_run(work, [*apt, "install", "-y", "--no-install-recommends",
+                              "--download-only", *FORMULA_PACKAGES], binds, env)
+    # The shared cache gets a copy of every .deb; the image keeps its own for the formula.
+    for entry in os.listdir(archives):
+        if entry.endswith(".deb") and not os.path.exists(os.path.join(debs, entry)):
+            os.link(os.path.join(archives, entry), os.path.join(debs, entry))
+    # The lab starts the OpenStack units itself, after their databases exist.
+    release.chroot_run(work, ["systemctl", "disable", *ROLE_UNITS[role]], binds, env)
+    os.unlink(policy)
+    installed = subprocess.run(
+        ["chroot", work, "dpkg-query", "-W", "-f", "${Package} ${Version}\\n",
+         *ROLE_PACKAGES[role]], capture_output=True, text=True, check=True).stdout
+    with open(os.path.join(work, STAMP), "w") as out:
+        out.write(installed)
+    os.rename(work, image)
+    _say(f"{role} image ready in {time.monotonic() - start:.0f} s")
+    return image
+
+
+def main(argv=None):
+    """``python -m lab.images build [ROLE ...]``: build (or find) node images."""
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] != "build" or any(r not in ROLE_PACKAGES for r in argv[1:]):
+        raise SystemExit(f"usage: python -m lab.images build [{'|'.join(ROLE_PACKAGES)} ...]")
+    for role in argv[1:] or ROLE_PACKAGES:
+        print(build(role))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
