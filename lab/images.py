@@ -3,7 +3,8 @@ Node images for the lab's real OpenStack nodes: a Debian root per role, of the h
 release, with Debian's own OpenStack packages installed as a user's deployment has them.
 
 ``controller``: rabbitmq-server, glance-api, cinder-api, cinder-scheduler, cinder-volume,
-cinder-backup, nova-conductor; ``compute``: nova-compute with nova-compute-qemu (libvirt
+cinder-backup, nova-conductor, placement-api (nova-compute does not start without
+Placement); ``compute``: nova-compute with nova-compute-qemu (libvirt
 in system mode, QEMU). Both boot with systemd as PID 1 (lab/nodes.py). What the formula
 installs (ceph-common, python3-rbd, python3-rados, qemu-block-extra) is not installed,
 only downloaded into the image's apt cache, so the formula's own install is what puts it
@@ -27,14 +28,14 @@ from lab import release
 #: role -> the OpenStack packages of a user's node of that role (without Recommends).
 ROLE_PACKAGES = {
     "controller": ("rabbitmq-server", "glance-api", "cinder-api", "cinder-scheduler",
-                   "cinder-volume", "cinder-backup", "nova-conductor"),
+                   "cinder-volume", "cinder-backup", "nova-conductor", "placement-api"),
     "compute": ("nova-compute", "nova-compute-qemu"),
 }
 
 #: Units of each role the lab starts itself, in this order, once their databases exist.
 ROLE_UNITS = {
     "controller": ("rabbitmq-server", "glance-api", "cinder-api", "cinder-scheduler",
-                   "cinder-volume", "cinder-backup", "nova-conductor"),
+                   "cinder-volume", "cinder-backup", "nova-conductor", "placement-api"),
     "compute": ("libvirtd", "nova-compute"),
 }
 

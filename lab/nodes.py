@@ -23,6 +23,7 @@ import fcntl
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 
@@ -36,8 +37,9 @@ FILES = os.path.join(PROJECT, "lab", "files")
 #: minion id -> role of the real nodes (the sandbox lab's ids, so pillar and tests match)
 NODES = {"ctl1": "controller", "cmp1": "compute"}
 
-#: The ports the nodes' services take on the shared network.
-SERVICE_PORTS = {"rabbitmq": 5672, "glance-api": 9292, "cinder-api": 8776}
+#: The ports the nodes' services take on the shared network (127.0.0.1).
+SERVICE_PORTS = {"rabbitmq-server": 5672, "glance-api": 9292, "cinder-api": 8776,
+                 "placement-api": 8778, "epmd": 4369}
 
 LOCK = "/run/lock/ceph_openstack-nodes.lock"
 
@@ -75,6 +77,8 @@ class NodeLab:
         wait until each node's units are started and its minion runs."""
         self._take_lock()
         running = self.running()
+        if not running:
+            self._check_ports()
         for node_id, role in self.nodes.items():
             image = images.build(role)
             if node_id in running:
@@ -125,6 +129,17 @@ class NodeLab:
         lock.write(f"{self.dir} pid {os.getpid()}\n")
         lock.flush()
         self._lock = lock
+
+    @staticmethod
+    def _check_ports():
+        busy = []
+        for service, port in SERVICE_PORTS.items():
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    busy.append(f"{port} ({service})")
+        if busy:
+            raise NodeError("the real nodes' services need ports that something on this "
+                            f"machine already listens on: {', '.join(busy)}")
 
     # -- preparing and booting ----------------------------------------------------------
 

@@ -37,6 +37,17 @@ def file_roots(project=PROJECT):
     return {"base": [os.path.join(project, "salt", "states"), os.path.join(project, "salt")]}
 
 
+def factory_master_overrides(formula_project, pillar_roots):
+    """salt-factories overrides of a test master serving ``formula_project``'s salt/."""
+    return {
+        "interface": "127.0.0.1",
+        "file_roots": file_roots(str(formula_project)),
+        "pillar_roots": {"base": pillar_roots},
+        "auto_accept": True,
+        "open_mode": False,
+    }
+
+
 def sandbox_root(directory, minion_id):
     """The directory that stands in for ``/`` on lab minion ``minion_id``."""
     return os.path.join(directory, "roots", minion_id)

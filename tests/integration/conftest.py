@@ -45,13 +45,7 @@ def formula_tree(lab_dir):
 
 @pytest.fixture(scope="package")
 def salt_master(salt_factories, lab_pillar, formula_tree):
-    overrides = {
-        "interface": "127.0.0.1",
-        "file_roots": salt_lab.file_roots(str(formula_tree)),
-        "pillar_roots": {"base": lab_pillar.roots},
-        "auto_accept": True,
-        "open_mode": False,
-    }
+    overrides = salt_lab.factory_master_overrides(formula_tree, lab_pillar.roots)
     factory = salt_factories.salt_master_daemon("master", overrides=overrides)
     with factory.started(start_timeout=120):
         yield factory

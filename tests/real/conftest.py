@@ -1,0 +1,98 @@
+"""
+Real OpenStack nodes (lab/nodes.py) for tests/real: a Salt master started with
+pytest-salt-factories, a mon minion on the host over the session's Ceph cluster, and the
+controller ``ctl1`` and compute ``cmp1`` booted as Debian systems with Debian's OpenStack
+packages, whose own salt-minions connect to that master. They get the project's pillar as a
+user's node does (no sandbox overlay). Runs with ``./run test --nodes real tests/real``.
+"""
+
+import os
+import pathlib
+import shutil
+
+import pytest
+import yaml
+
+from lab import proc
+from lab import salt as salt_lab
+from lab.nodes import NODES, NodeLab
+
+#: The mon minion on the host (its own ID: the integration package's mon1 may run beside).
+MON = "rmon1"
+
+
+def pytest_collection_modifyitems(config, items):  # pylint: disable=unused-argument
+    """Real nodes take minutes and a machine of their own: only with ``--nodes real``."""
+    if os.environ.get("LAB_NODES") == "real":
+        return
+    skip = pytest.mark.skip(reason="real OpenStack nodes: ./run test --nodes real tests/real")
+    here = pathlib.Path(__file__).parent
+    for item in items:
+        if here in pathlib.Path(item.fspath).parents:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="package")
+def real_dir(lab_dir):
+    path = lab_dir / "real"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="package")
+def real_pillar(real_dir):
+    """The pillar tree; ``edit(data)`` replaces the overrides pillar (last, so it wins)."""
+
+    class Pillar:
+        roots = salt_lab.write_pillar(str(real_dir), real_nodes=NODES)
+        overrides = pathlib.Path(roots[0]) / "overrides.sls"
+
+        def edit(self, data):
+            self.overrides.write_text(yaml.safe_dump(data or {}))
+
+    return Pillar()
+
+
+@pytest.fixture(scope="package")
+def real_master(salt_factories, real_pillar, real_dir):
+    tree = real_dir / "formula"
+    shutil.copytree(pathlib.Path(salt_lab.PROJECT) / "salt", tree / "salt",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    overrides = salt_lab.factory_master_overrides(tree, real_pillar.roots)
+    factory = salt_factories.salt_master_daemon("real-master", overrides=overrides)
+    with factory.started(start_timeout=120):
+        yield factory
+
+
+@pytest.fixture(scope="package")
+def real_mon(real_master, real_dir, ceph_lab):
+    salt_lab.prepare_sandbox(str(real_dir), MON, ["mon"])
+    overrides = salt_lab.minion_overrides(str(real_dir), MON, ["mon"], ceph_lab)
+    overrides["master"] = "127.0.0.1"
+    factory = real_master.salt_minion_daemon(MON, overrides=overrides)
+    with factory.started(start_timeout=120):
+        yield factory
+
+
+@pytest.fixture(scope="package")
+def nodes(real_master, real_mon, real_dir):
+    """The running real nodes (a :class:`lab.nodes.NodeLab`), their minions answering."""
+    lab = NodeLab(str(real_dir / "nodes"), master_port=real_master.config["ret_port"])
+    cli = real_master.salt_cli(timeout=30)
+    try:
+        lab.up()
+        proc.wait_for(lambda: set((cli.run("test.ping", minion_tgt="*").data or {}))
+                      >= set(NODES) | {MON}, 180, "the real nodes' minions", interval=2)
+        yield lab
+    finally:
+        lab.down()
+
+
+@pytest.fixture(scope="package")
+def salt_cli(real_master, nodes):
+    return real_master.salt_cli(timeout=600)
+
+
+@pytest.fixture(scope="package")
+def salt_run_cli(real_master, nodes):
+    return real_master.salt_run_cli(timeout=1200)
