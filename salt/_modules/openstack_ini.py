@@ -242,7 +242,8 @@ def options_present(
 
     name
         Absolute path of the file; created (with its sections) if missing, but its
-        directory must exist.
+        directory must exist (with ``test=True`` a missing directory is not an error:
+        the changes are those of a new file, as after a package created the directory).
     sections
         ``{section: {key: value}}``; values follow the module's value convention
         (booleans ``true``/``false``, lists comma-joined, a list for an oslo
@@ -270,9 +271,13 @@ def options_present(
     """
     path, doc, info = _load(name)
     if doc is None:
-        directory = os.path.dirname(path)
-        if not os.path.isdir(directory):
-            raise CommandExecutionError("Directory {} does not exist".format(directory))
+        # Under test the directory may come from a package installed earlier in the run.
+        missing = __utils__["atomic_file.missing_directory"](path)
+        if missing and not test:
+            raise CommandExecutionError(
+                "Directory {} does not exist: install the package that provides it "
+                "first (directories are not created here)".format(missing)
+            )
         doc = _parse(path, "")
     try:
         content = _util("merge")(doc, sections, secret_keys)

@@ -273,7 +273,9 @@ def ceph_conf(name, targets, fsid=None, mon_host=None, client=None, **kwargs):
     ceph.conf on an OpenStack node, other lines untouched, mode 0644.
 
     fsid and mon host come from the arguments (pillar) or else from the
-    cluster facts a mon published.
+    cluster facts a mon published. The directory must exist (ceph-common
+    creates ``/etc/ceph``; the formula installs it first): a real run fails
+    without it, ``test=True`` predicts the new file and names the directory.
 
     .. code-block:: yaml
 
@@ -325,7 +327,9 @@ def libvirt_secret(name, client, targets, uri=None):
     Ensure the libvirt secret ``name`` (a UUID) holds client.<client>'s key,
     with usage ``client.<client> secret``. When the UUID changed in pillar, the
     old secret is undefined if no libvirt domain uses it, and kept (the state
-    fails, naming the domains) if one does.
+    fails, naming the domains) if one does. Where libvirt is not installed yet
+    (neither libvirt-python nor virsh), a real run fails and ``test=True``
+    predicts the new secret.
 
     .. code-block:: yaml
 
@@ -336,10 +340,29 @@ def libvirt_secret(name, client, targets, uri=None):
     key, problem = _client_key(client, targets)
     if problem:
         return _fail(_ret(name), problem)
+    if "virtsecret.present" not in __states__:
+        return _libvirt_missing(name, client)
     kwargs = {"uri": uri} if uri else {}
     return __states__["virtsecret.present"](
         name, usage=f"client.{client} secret", value=key, replace=True, **kwargs
     )
+
+
+def _libvirt_missing(name, client):
+    """``libvirt_secret`` where neither libvirt-python nor virsh is installed (the virtsecret
+    modules do not load). A real run fails. Under ``test=True`` the secret is predicted, as
+    Salt's ``service.running`` predicts a service that is not present yet: a package the run
+    installs (nova-compute pulls libvirt) makes the modules load."""
+    ret = _ret(name)
+    if not __opts__["test"]:
+        return _fail(ret, "libvirt is not installed on this minion (neither libvirt-python "
+                          "nor virsh): install nova-compute (or libvirt-clients) first")
+    uuid = name.lower()
+    changes = {"defined": {"old": None, "new": uuid}, "value": {"old": None, "new": "set"}}
+    ret.update(result=None, changes=changes,
+               comment=f"libvirt is not installed yet; once it is, would be: secret {uuid} "
+                       f"defined with usage ceph 'client.{client} secret'; value set")
+    return ret
 
 
 def pillar_valid(name="ceph_openstack"):

@@ -404,10 +404,11 @@ def keyring_present(name, entity, key=None, user=None, group=None, mode="0640", 
     uid, gid, problem = _owner_ids(user, group, test, notes)
     if problem:
         return _fail(ret, problem)
-    directory = os.path.dirname(name)
-    if not os.path.isdir(directory):
+    directory = __utils__["atomic_file.missing_directory"](name)
+    if directory:
         if not test:
-            return _fail(ret, f"directory {directory} does not exist")
+            return _fail(ret, f"directory {directory} does not exist: install the package "
+                              "that provides it first (directories are not created here)")
         notes.append(f"directory {directory} does not exist yet")
     if os.path.isdir(name):
         return _fail(ret, f"{name} is a directory")

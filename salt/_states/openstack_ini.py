@@ -33,6 +33,7 @@ the password of a URL (``rabbit://nova:********@ctl:5672/``). Comments name keys
 """
 
 import logging
+import os
 
 from salt.exceptions import CommandExecutionError
 
@@ -45,10 +46,18 @@ def __virtual__():
     return __virtualname__
 
 
+def _missing_directory(name):
+    """The directory of file ``name`` (symlinks resolved) when it does not exist yet."""
+    if not isinstance(name, str) or not os.path.isabs(name):
+        return None  # the execution module names the problem
+    return __utils__["atomic_file.missing_directory"](os.path.realpath(name))
+
+
 def _run(name, function, comments, **kwargs):
     """Call the execution module (honouring test mode) and build the state return."""
     ret = {"name": name, "result": True, "changes": {}, "comment": ""}
     test = bool(__opts__.get("test", False))
+    missing = _missing_directory(name) if test else None
     try:
         changes = __salt__["openstack_ini.{}".format(function)](name, test=test, **kwargs)
     except CommandExecutionError as exc:
@@ -62,6 +71,8 @@ def _run(name, function, comments, **kwargs):
         ret["result"] = None
         ret["changes"] = changes
         ret["comment"] = would_change.format(name, ", ".join(sorted(changes)))
+        if missing:
+            ret["comment"] += "; directory {} does not exist yet".format(missing)
     else:
         ret["changes"] = changes
         ret["comment"] = changed.format(name, ", ".join(sorted(changes)))

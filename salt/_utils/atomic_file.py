@@ -2,7 +2,8 @@
 Atomic file replacement with owner and mode, shared by the openstack_ini and
 cephauth modules (config files and keyrings).
 
-Reachable as ``__utils__["atomic_file.write"]`` in synced modules.
+Reachable as ``__utils__["atomic_file.write"]`` (and ``.missing_directory``,
+``.user_name``, ``.group_name``) in synced modules.
 """
 
 import grp
@@ -48,6 +49,19 @@ def write(path, data, uid, gid, mode):
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def missing_directory(path):
+    """
+    The directory ``path`` would be written in, when it does not exist; else None.
+
+    Writers refuse such a path in a real run (they create no directories: the
+    package that owns one does, as ceph-common does ``/etc/ceph``); under
+    ``test=True`` they predict the file and note the missing directory, since a
+    package installed earlier in the same run may create it.
+    """
+    directory = os.path.dirname(path)
+    return None if os.path.isdir(directory) else directory
 
 
 def user_name(uid):

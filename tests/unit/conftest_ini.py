@@ -63,6 +63,7 @@ def state_mod(monkeypatch, exec_mod, state_opts):
         for name in ("get", "options_present", "options_absent")
     }
     monkeypatch.setattr(module, "__salt__", salt, raising=False)
+    monkeypatch.setattr(module, "__utils__", utils_dunder(), raising=False)
     monkeypatch.setattr(module, "__opts__", state_opts, raising=False)
     return module
 

@@ -170,8 +170,21 @@ def test_new_file_default_mode(exec_mod, tmp_path):
 
 
 def test_missing_directory_is_an_error(exec_mod, tmp_path):
-    with pytest.raises(CommandExecutionError, match="Directory .* does not exist"):
-        exec_mod.options_present(str(tmp_path / "no" / "x.conf"), {"a": {"b": 1}}, test=True)
+    missing = tmp_path / "no"
+    with pytest.raises(CommandExecutionError,
+                       match=f"Directory {missing} does not exist: install the package"):
+        exec_mod.options_present(str(missing / "x.conf"), {"a": {"b": 1}})
+    assert not missing.exists()  # no directory created either
+
+
+def test_missing_directory_under_test_predicts_a_new_file(exec_mod, tmp_path):
+    """A package installed earlier in the same run creates the directory (ceph-common
+    creates /etc/ceph): the prediction is the new file's keys, and nothing is written."""
+    path = tmp_path / "etc" / "ceph" / "ceph.conf"
+    assert exec_mod.options_present(str(path), {"global": {"fsid": "f"}}, test=True) == {
+        "global/fsid": {"old": None, "new": "f"}
+    }
+    assert not (tmp_path / "etc").exists()
 
 
 def test_symlink_is_written_through(exec_mod, conf, tmp_path):

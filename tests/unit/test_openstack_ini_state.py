@@ -129,6 +129,32 @@ def test_bad_input_fails_cleanly(state_mod, state_opts, conf, sections):
         assert read_bytes(conf) == CINDER.encode()
 
 
+def test_missing_directory_predicted_under_test_and_fatal_in_a_real_run(
+        state_mod, state_opts, tmp_path):
+    """A fresh node: /etc/cinder comes with the cinder package, installed earlier in the
+    same run. test=True predicts the new file and names the missing directory; a real run
+    without it fails, naming it, and creates nothing."""
+    conf = str(tmp_path / "etc" / "cinder" / "cinder.conf")
+    state_opts["test"] = True
+    ret = state_mod.options_present(conf, SECTIONS, mode="0640")
+    assert ret["result"] is None
+    assert ret["changes"] == {
+        "DEFAULT/enabled_backends": {"old": None, "new": "lvm,ceph"},
+        "ceph/rbd_pool": {"old": None, "new": "volumes"},
+        "ceph/rbd_secret_uuid": {"old": None, "new": ini.MASK},
+    }
+    assert ret["comment"].endswith(
+        "; directory {} does not exist yet".format(tmp_path / "etc" / "cinder"))
+    assert "691c3607" not in repr(ret)
+
+    state_opts["test"] = False
+    ret = state_mod.options_present(conf, SECTIONS, mode="0640")
+    assert (ret["result"], ret["changes"]) == (False, {})
+    assert ret["comment"].startswith(
+        "Directory {} does not exist: install the package".format(tmp_path / "etc" / "cinder"))
+    assert not (tmp_path / "etc").exists()
+
+
 def test_not_ini_file_fails_cleanly(state_mod, tmp_path):
     path = tmp_path / "binary.conf"
     path.write_bytes(b"\x00\x01\x02")

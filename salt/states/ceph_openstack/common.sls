@@ -1,5 +1,5 @@
 {#- Every node: /etc/hosts entries, the Ceph repository (optional) and client packages. #}
-{%- from "ceph_openstack/map.jinja" import co, roles, problems with context %}
+{%- from "ceph_openstack/map.jinja" import co, pkgs, problems with context %}
 include:
   - ceph_openstack.validate
 {#- A pillar with a problem: nothing but the check of ceph_openstack.validate. #}
@@ -28,13 +28,7 @@ ceph_openstack-repo:
 {%- endif %}
 {%- endif %}
 
-{%- set pkgs = [] %}
-{%- for role in roles %}
-{%-   for pkg in co.lookup.pkgs.get(role, []) if pkg not in pkgs %}
-{%-     do pkgs.append(pkg) %}
-{%-   endfor %}
-{%- endfor %}
-{%- if co.packages.manage and pkgs %}
+{%- if pkgs %}
 ceph_openstack-packages:
   pkg.installed:
     - pkgs: {{ pkgs | json }}
