@@ -196,6 +196,9 @@ class NodeLab:
                 "-D", self.root(node_id), "--boot", "--register=no", "--keep-unit",
                 f"--machine={node_id}", "--console=passive",
                 f"--bind-ro={PROJECT}"]
+        venv = os.path.realpath(os.path.join(PROJECT, ".venv"))
+        if not venv.startswith(PROJECT + os.sep):
+            argv.append(f"--bind-ro={venv}")  # a work tree whose .venv links elsewhere
         proc.start_daemon(f"node-{node_id}", argv, self.piddir, self.logdir)
 
     def leader(self, node_id):

@@ -15,21 +15,18 @@ import re
 import time
 
 import pytest
-import requests
 
+from lab import openstack
 from lab.images import ROLE_UNITS
 from lab.nodes import NODES
+from lab.openstack import wait
+from tests.integration.test_faults import failed_states
 from tests.integration.test_rollout import EXAMPLE, SECRET_UUID, changed, orchestrate
 from tests.real.conftest import MON
 
 pytestmark = [pytest.mark.integration, pytest.mark.real_nodes]
 
 CTL, CMP = "ctl1", "cmp1"
-GLANCE = "http://127.0.0.1:9292"
-CINDER = "http://127.0.0.1:8776/v3/admin"
-PLACEMENT = "http://127.0.0.1:8778"
-CINDER_AUTH = {"X-Auth-Token": "admin:admin"}  # cinder's noauth: user admin, project admin
-PLACEMENT_AUTH = {"X-Auth-Token": "admin", "OpenStack-API-Version": "placement 1.6"}
 LOGS = {"cinder-volume": "/var/log/cinder/cinder-volume.log",
         "cinder-backup": "/var/log/cinder/cinder-backup.log"}
 
@@ -50,29 +47,10 @@ def started(nodes, node, unit):
     return int(sh(nodes, node, f"journalctl -q -o cat -u {unit} | grep -c '^Started ' || true"))
 
 
-def wait(what, predicate, timeout=180, interval=2):
-    deadline = time.monotonic() + timeout
-    value = None
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"{what}: not after {timeout} s (last: {value})")
-
-
-def cinder(method, path, **kwargs):
-    response = requests.request(method, CINDER + path, headers=CINDER_AUTH, timeout=30,
-                                **kwargs)
-    assert response.status_code < 400, f"{method} {path}: {response.status_code} {response.text}"
-    return response.json() if response.text else None
-
-
-def cinder_status(kind, ident):
-    """A volume's or backup's status, failing at once on ``error``."""
-    item = cinder("GET", f"/{kind}s/{ident}")[kind]
-    assert item["status"] != "error", f"{kind} {ident} failed: {item}"
-    return item["status"] == "available" and item
+def converged(steps, failed):
+    """Assert an orchestration failed nowhere, naming each failed state."""
+    assert not failed, {step: (comment, failed_states(steps, step)) for step, comment in
+                        failed.items()}
 
 
 def files_of(nodes, node, paths):
@@ -114,7 +92,7 @@ def test_rollout_converges_and_a_second_one_changes_and_restarts_nothing(nodes, 
     start = time.monotonic()
     steps, failed = orchestrate(salt_run_cli)
     print(f"first orchestration on real nodes: {time.monotonic() - start:.1f} s")
-    assert not failed, failed
+    converged(steps, failed)
     first = changed(steps)
     for node, state in ((CTL, "ceph_openstack-service-cinder_volume"),
                         (CTL, "ceph_openstack-service-glance_api"),
@@ -125,7 +103,7 @@ def test_rollout_converges_and_a_second_one_changes_and_restarts_nothing(nodes, 
     start = time.monotonic()
     steps, failed = orchestrate(salt_run_cli)
     print(f"no-op orchestration on real nodes: {time.monotonic() - start:.1f} s")
-    assert not failed, failed
+    converged(steps, failed)
     assert changed(steps) == {}
     assert pids(nodes) == units
 
@@ -180,21 +158,14 @@ def test_reconfiguring_the_packages_then_the_formula_changes_nothing(nodes, salt
 # -- the services at work ----------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def image(nodes, ceph_lab):
+def image(nodes):
     """A raw image uploaded through Glance's API: {"id": ..., "data": bytes}."""
     data = os.urandom(4 << 20)
-    response = requests.post(f"{GLANCE}/v2/images", timeout=30, json={
-        "name": "real-node-image", "disk_format": "raw", "container_format": "bare"})
-    assert response.status_code == 201, response.text
-    image_id = response.json()["id"]
-    response = requests.put(f"{GLANCE}/v2/images/{image_id}/file", data=data, timeout=120,
-                            headers={"Content-Type": "application/octet-stream"})
-    assert response.status_code == 204, response.text
-    return {"id": image_id, "data": data}
+    return {"id": openstack.upload_image("real-node-image", data), "data": data}
 
 
 def test_glance_stores_an_image_in_the_images_pool(image, ceph_lab):
-    shown = requests.get(f"{GLANCE}/v2/images/{image['id']}", timeout=30).json()
+    shown = openstack.image(image["id"])
     assert shown["status"] == "active"
     assert shown["direct_url"] == f"rbd://{ceph_lab.fsid}/images/{image['id']}/snap"
     assert image["id"] in ceph_lab.rbd("ls", "images").split()
@@ -204,9 +175,7 @@ def test_glance_stores_an_image_in_the_images_pool(image, ceph_lab):
 
 @pytest.fixture(scope="module")
 def volume(image):
-    created = cinder("POST", "/volumes", json={"volume": {
-        "size": 1, "imageRef": image["id"], "name": "from-image"}})["volume"]
-    return wait("volume from image", lambda: cinder_status("volume", created["id"]))
+    return openstack.volume_from_image(image["id"], "from-image")
 
 
 def test_a_volume_from_the_image_is_a_copy_on_write_clone(volume, image, ceph_lab):
@@ -217,35 +186,30 @@ def test_a_volume_from_the_image_is_a_copy_on_write_clone(volume, image, ceph_la
 
 
 def test_a_backup_of_the_volume_lands_in_the_backups_pool(volume, ceph_lab):
-    created = cinder("POST", "/backups", json={"backup": {"volume_id": volume["id"],
-                                                          "name": "real-node-backup"}})
-    wait("backup", lambda: cinder_status("backup", created["backup"]["id"]), timeout=240)
+    openstack.backup(volume["id"], "real-node-backup")
     assert any(volume["id"] in name for name in ceph_lab.rbd("ls", "backups").split())
 
 
 def test_cinder_reports_its_rbd_backend_up_and_its_drivers_initialized(nodes):
-    services = cinder("GET", "/os-services")["services"]
+    services = openstack.cinder_services()
     volume_services = {s["host"]: s["state"] for s in services if s["binary"] == "cinder-volume"}
     assert volume_services.get(f"{CTL}@ceph") == "up", volume_services
     backup = [s["state"] for s in services if s["binary"] == "cinder-backup"]
     assert backup == ["up"], services
     assert "Driver initialization completed successfully." in sh(
-        nodes, CTL, "grep -h 'RBDDriver\\|Driver initialization' /var/log/cinder/cinder-volume.log")
+        nodes, CTL, "grep -h 'RBDDriver\\|Driver initialization' " + LOGS["cinder-volume"])
     assert "Backup driver was successfully initialized." in sh(
-        nodes, CTL, "grep -h 'Backup driver' /var/log/cinder/cinder-backup.log")
+        nodes, CTL, "grep -h 'Backup driver' " + LOGS["cinder-backup"])
 
 
 def test_nova_compute_runs_as_nova_and_reads_the_pool_capacity(nodes, ceph_lab):
     unit = nodes.unit(CMP, "nova-compute")
     assert unit["ActiveState"] == "active", unit
     assert sh(nodes, CMP, f"ps -o user= -p {unit['MainPID']}").strip() == "nova"
-    providers = wait("nova-compute's resource provider", lambda: requests.get(
-        f"{PLACEMENT}/resource_providers", headers=PLACEMENT_AUTH, timeout=30
-    ).json()["resource_providers"])
+    providers = wait("nova-compute's resource provider", openstack.resource_providers)
     assert [p["name"] for p in providers] == [CMP]
-    inventory = wait("DISK_GB inventory", lambda: requests.get(
-        f"{PLACEMENT}/resource_providers/{providers[0]['uuid']}/inventories",
-        headers=PLACEMENT_AUTH, timeout=30).json()["inventories"].get("DISK_GB"))
+    inventory = wait("DISK_GB inventory", lambda: openstack.inventories(
+        providers[0]["uuid"]).get("DISK_GB"))
     pool = next(p for p in ceph_lab.ceph("df")["pools"] if p["name"] == EXAMPLE["nova"]["pool"])
     total_gib = (pool["stats"]["max_avail"] + pool["stats"]["bytes_used"]) // (1 << 30)
     assert abs(inventory["total"] - total_gib) <= 1, (inventory, pool["stats"])
@@ -281,7 +245,7 @@ def test_a_cinder_option_change_restarts_the_cinder_services_once_and_nothing_el
         "options": {"rbd_max_clone_depth": 4}}}}}})
     try:
         steps, failed = orchestrate(salt_run_cli)
-        assert not failed, failed
+        converged(steps, failed)
         after = pids(nodes)
         moved = {key for key in units if after[key] != units[key]}
         assert moved == {(CTL, "cinder-volume"), (CTL, "cinder-backup")}
@@ -302,8 +266,9 @@ def test_a_restart_that_fails_names_the_service_and_its_log_then_a_fix_converges
     assert "cinder-volume" in volume["comment"] and LOGS["cinder-volume"] in volume["comment"]
     real_pillar.edit({"ceph_openstack": {"cinder": {"conf": {"DEFAULT": {"debug": False}}}}})
     steps, failed = orchestrate(salt_run_cli)
-    assert not failed, failed
+    converged(steps, failed)
     wait("cinder-volume up again", lambda: nodes.unit(CTL, "cinder-volume")["ActiveState"]
          == "active")
     steps, failed = orchestrate(salt_run_cli)
-    assert not failed and changed(steps) == {}
+    converged(steps, failed)
+    assert changed(steps) == {}

@@ -1,0 +1,99 @@
+"""
+The real nodes' OpenStack APIs (lab/nodes.py), as a client on the host sees them: Glance,
+Cinder and Placement on the controller, on 127.0.0.1, without Keystone (Glance with no
+paste flavor, Cinder's ``noauth``, Placement's ``noauth2``). The demo and tests/real ask
+them what the services did with the formula's files.
+"""
+
+import time
+
+import requests
+
+GLANCE = "http://127.0.0.1:9292"
+CINDER = "http://127.0.0.1:8776/v3/admin"
+PLACEMENT = "http://127.0.0.1:8778"
+#: Cinder's noauth takes "user:project" as the token; Placement's noauth2 "admin" as admin.
+CINDER_HEADERS = {"X-Auth-Token": "admin:admin"}
+PLACEMENT_HEADERS = {"X-Auth-Token": "admin", "OpenStack-API-Version": "placement 1.6"}
+
+
+class APIError(RuntimeError):
+    """An API answered with an error, or something it made ended in ``error``."""
+
+
+def wait(what, predicate, timeout=180, interval=2):
+    """Poll ``predicate`` until it returns a true value; AssertionError naming ``what``
+    (with the last value) after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    value = None
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"{what}: not after {timeout} s (last: {value})")
+
+
+def _call(method, url, headers=None, expect=None, **kwargs):
+    response = requests.request(method, url, headers=headers, timeout=120, **kwargs)
+    if response.status_code >= 400 or (expect and response.status_code != expect):
+        raise APIError(f"{method} {url}: {response.status_code} {response.text[:500]}")
+    return response.json() if response.text else None
+
+
+def upload_image(name, data):
+    """A raw image uploaded through Glance's API; returns its id."""
+    image = _call("POST", f"{GLANCE}/v2/images", expect=201, json={
+        "name": name, "disk_format": "raw", "container_format": "bare"})
+    _call("PUT", f"{GLANCE}/v2/images/{image['id']}/file", expect=204, data=data,
+          headers={"Content-Type": "application/octet-stream"})
+    return image["id"]
+
+
+def image(image_id):
+    """Glance's record of an image (``status``, ``direct_url``, ...)."""
+    return _call("GET", f"{GLANCE}/v2/images/{image_id}")
+
+
+def cinder(method, path, **kwargs):
+    """A call to Cinder's v3 API as the admin project."""
+    return _call(method, CINDER + path, headers=CINDER_HEADERS, **kwargs)
+
+
+def _available(kind, ident):
+    item = cinder("GET", f"/{kind}s/{ident}")[kind]
+    if item["status"] == "error":
+        raise APIError(f"{kind} {ident} ended in error: {item}")
+    return item["status"] == "available" and item
+
+
+def volume_from_image(image_id, name, size=1, timeout=180):
+    """A volume created from an image through Cinder's API, once available."""
+    created = cinder("POST", "/volumes", json={"volume": {
+        "size": size, "imageRef": image_id, "name": name}})["volume"]
+    return wait(f"volume {name} from image {image_id}",
+                lambda: _available("volume", created["id"]), timeout)
+
+
+def backup(volume_id, name, timeout=240):
+    """A backup of a volume made through Cinder's API, once available."""
+    created = cinder("POST", "/backups", json={"backup": {"volume_id": volume_id,
+                                                          "name": name}})["backup"]
+    return wait(f"backup {name} of volume {volume_id}",
+                lambda: _available("backup", created["id"]), timeout)
+
+
+def cinder_services():
+    """Cinder's services as its API lists them (``binary``, ``host``, ``state``, ...)."""
+    return cinder("GET", "/os-services")["services"]
+
+
+def resource_providers():
+    return _call("GET", f"{PLACEMENT}/resource_providers",
+                 headers=PLACEMENT_HEADERS)["resource_providers"]
+
+
+def inventories(provider_uuid):
+    """{resource class: inventory} of a resource provider."""
+    return _call("GET", f"{PLACEMENT}/resource_providers/{provider_uuid}/inventories",
+                 headers=PLACEMENT_HEADERS)["inventories"]
