@@ -19,7 +19,7 @@ import time
 
 import yaml
 
-from lab import proc, report
+from lab import openstack, proc, report
 from lab import salt as salt_lab
 from lab.ceph import sandbox_client_conf
 from lab.glance import CLOUD, unsupported as glance_unsupported
@@ -79,6 +79,8 @@ def _lab_up_log(lab):
 
 
 def _minion_log(lab, minion):
+    if minion in lab.nodes.nodes:  # a real node's own log, as the host sees its writes
+        return os.path.join(lab.nodes.upper(minion), "var", "log", "salt", "minion")
     return os.path.join(lab.salt.dir, "minions", minion, "var", "log", "salt", "minion")
 
 
@@ -127,7 +129,7 @@ def _start_glance(lab):
 def _verify(lab):
     verify = lab.salt.salt("*", "ceph_openstack.verify")
     failed = []
-    for minion in sorted(lab.salt.minions):
+    for minion in sorted(set(lab.salt.minions) | set(lab.nodes.nodes)):
         report_ = verify.get(minion)
         if not isinstance(report_, dict) or "checks" not in report_:
             failed.append(f"{minion}: {_one_line(report_ or 'no answer')}")
@@ -167,6 +169,35 @@ def _clone_check(lab):
                          os.path.join(lab.salt.master_dir, "var", "log", "salt", "master"))
 
 
+def _unit_pids(lab):
+    """{(node, unit): MainPID} of the OpenStack units on the real nodes."""
+    from lab.images import ROLE_UNITS  # pylint: disable=import-outside-toplevel
+
+    return {(node, unit): lab.nodes.unit(node, unit)["MainPID"]
+            for node, role in lab.nodes.nodes.items() for unit in ROLE_UNITS[role]}
+
+
+def _services_at_work(lab):
+    """On real nodes: Glance, Cinder and Ceph doing their job with what the formula wrote."""
+    image_id = openstack.upload_image(IMAGE, b"demo disk\n" * (1 << 20))
+    print(f"  glance image {image_id}: {openstack.image(image_id).get('direct_url')}")
+    volume = openstack.volume_from_image(image_id, "demo-volume")
+    info = json.loads(lab.ceph.rbd("info", f"volumes/volume-{volume['id']}", "--format",
+                                   "json"))
+    parent = info.get("parent") or {}
+    print(f"  cinder volume {volume['id']}: parent {parent.get('pool')}/{parent.get('image')}"
+          f"@{parent.get('snapshot')}")
+    if (parent.get("pool"), parent.get("image")) != ("images", image_id):
+        raise StepFailed(f"volume {volume['id']} is not a copy-on-write clone of image "
+                         f"{image_id}: rbd info shows {_one_line(info)}",
+                         os.path.join(lab.nodes.upper("ctl1"), "var/log/cinder/cinder-volume.log"))
+    backup = openstack.backup(volume["id"], "demo-backup")
+    print(f"  cinder backup {backup['id']}: in pool backups: "
+          f"{', '.join(lab.ceph.rbd('ls', 'backups').split())}")
+    up = {f"{s['binary']} {s['host']}": s["state"] for s in openstack.cinder_services()}
+    print("  cinder services: " + ", ".join(f"{k} {v}" for k, v in sorted(up.items())))
+
+
 def _health(lab):
     """Ceph health checks other than what the lab waits for, by code."""
     other = getattr(lab.ceph, "other_health_checks", None)
@@ -184,6 +215,9 @@ def _run_steps(lab):
         timings = lab.up()
     print("   up: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
     _health(lab)
+    if lab.node_kind == "real":
+        _run_real_steps(lab, start)
+        return
     without_glance = glance_unsupported(lab.ceph)
     if without_glance:
         print(f"== images and the clone check are left out: {without_glance}")
@@ -224,13 +258,44 @@ def _run_steps(lab):
     print(f"demo succeeded in {time.monotonic() - start:.0f} s")
 
 
+def _run_real_steps(lab, start):
+    """The demo on real nodes: two rollouts (the second changes and restarts nothing),
+    verify, then Glance, Cinder and Ceph at work."""
+    for number, (name, what) in enumerate((
+            ("first rollout", "everything from scratch, the Ceph client packages included"),
+            ("second rollout", "nothing left to change, nothing to restart")), 1):
+        print(f"== {name}: {what}")
+        units = _unit_pids(lab)
+        begin = time.monotonic()
+        with _step(name):
+            ret = _rollout(lab, number)
+        print(f"   {name}: {time.monotonic() - begin:.1f} s")
+        if number == 2:
+            with _step(name):
+                changes = report.changed(ret, _roots(lab))
+                restarted = sorted(f"{n} {u}" for (n, u), pid in _unit_pids(lab).items()
+                                   if units[(n, u)] != pid)
+                if changes or restarted:
+                    raise StepFailed("a re-run changed " + "; ".join(changes + restarted))
+    print("== verify (each node with its own keyrings, and its services)")
+    with _step("verify"):
+        _verify(lab)
+    print("== Glance, Cinder and Ceph at work with what the formula wrote")
+    with _step("services at work"):
+        _services_at_work(lab)
+    _health(lab)
+    print(f"== each node's changes under {os.path.join(lab.dir, 'nodes')}/<node>/upper")
+    print(f"demo succeeded in {time.monotonic() - start:.0f} s")
+
+
 def run_demo(lab, keep=False):
     """Run the demo on a fresh lab in ``lab.dir``; 0 on success, 1 on failure."""
     print(f"== lab: {lab.dir}")
     status = 0
     try:
         with _step("removing the previous lab"):
-            if any(part.running() for part in (lab.glance, lab.salt, lab.libvirt, lab.ceph)):
+            if any(part.running() for part in (lab.glance, lab.nodes, lab.salt, lab.libvirt,
+                                               lab.ceph)):
                 lab.down()
             shutil.rmtree(lab.dir, ignore_errors=True)
         _run_steps(lab)

@@ -149,6 +149,8 @@ class _Lab:
         self.ceph.other_health_checks = lambda: list(health)
         self.salt.salt, self.salt.salt_run = self._salt, self._salt_run
         self.glance.up_for_controller = lambda root: None
+        self.nodes, self.node_kind = _Part(directory / "nodes"), "sandbox"
+        self.nodes.nodes = {}  # no real nodes
         self.fail_in, self.images, self.rollouts, self.stopped = fail_in, images, 0, False
 
     def up(self):
