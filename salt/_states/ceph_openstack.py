@@ -388,7 +388,7 @@ def pillar_valid(name="ceph_openstack"):
 def verified(name="ceph_openstack"):
     """
     Fail unless ``ceph_openstack.verify`` passes on this node; the comment
-    lists every check.
+    lists every check, then what was not checked and why.
 
     .. code-block:: yaml
 
@@ -398,9 +398,136 @@ def verified(name="ceph_openstack"):
     ret = _ret(name)
     report = __salt__["ceph_openstack.verify"]()
     lines = [f"{check}: {result}" for check, result in sorted(report["checks"].items())]
+    lines += [f"{subject}: {note}" for subject, note in sorted(report.get("notes", {}).items())]
     ret["comment"] = "\n".join(lines)
     ret["result"] = bool(report["ok"])
     return ret
+
+
+# -- services ------------------------------------------------------------------------------
+#
+# Salt's service.running reports a crash-looping unit "already running" (it is "active"
+# between systemd's restarts), a restart succeeds even when the service then exits on an
+# option it rejects, and where systemd is not PID 1 but systemctl exists (a chroot) Salt's
+# service module answers "Running in OFFLINE mode. Nothing to do" with success. These
+# states check what systemd and the service's log say afterwards.
+
+#: Seconds a unit's process must stay up after a (re)start (ceph_openstack.SETTLE).
+SETTLE = 5
+
+#: Seconds a restarted service gets to log that its Ceph driver started.
+INIT_TIMEOUT = 60
+
+
+def _offline():
+    """True where Salt's service module is systemd's in its offline mode (systemctl
+    installed, systemd not PID 1), where it does nothing and reports success."""
+    return "service.offline" in __salt__ and bool(__salt__["service.offline"]())
+
+
+def _offline_fail(ret, name, verb):
+    return _fail(ret, (
+        f"{name} was not {verb}: systemd is not running as PID 1 here (Salt's service "
+        "module runs in its offline mode, as in a chroot, where it does nothing and "
+        "reports success). Boot the node with systemd, or set pillar "
+        "ceph_openstack:services:restart to false"))
+
+
+def _checked(ret, name, log, service, settle, init_timeout):
+    """``ret`` of a service state, failed unless ``name`` stays up (and, where its log
+    says so, its Ceph driver started); the comment says what was seen."""
+    health = __salt__["ceph_openstack.service_health"](
+        name, log=log, service=service, settle=settle, init_timeout=init_timeout)
+    said = ret.get("comment") or ""
+    if health["status"] == "no systemd":
+        ret["comment"] = f"{said}; not checked that it stays up: {health['problem']}"
+        return ret
+    if health["problem"]:
+        ret["result"] = False
+        ret["comment"] = f"{said}; {health['problem']}" if said else health["problem"]
+        return ret
+    seen = f"{name} is up (PID {health['pid']}"
+    if health.get("up_seconds") is not None:
+        seen += f", {health['up_seconds']:.0f} s"
+    seen += ")"
+    if health.get("driver") == "initialized":
+        seen += "; its Ceph driver started"
+    if health.get("note"):
+        seen += f"; {health['note']}"
+    ret["comment"] = f"{said}; {seen}" if said else seen
+    return ret
+
+
+def service_running(name, log=None, service=None, settle=SETTLE, init_timeout=INIT_TIMEOUT,
+                    **kwargs):
+    """
+    Salt's ``service.running``, then a check that the unit runs: its process stays up
+    ``settle`` seconds (same MainPID, no restart by systemd) and, for ``service``
+    cinder_volume or cinder_backup, its ``log`` says since the unit's start that the
+    Ceph driver started (given ``init_timeout`` seconds after a start). A crash-looping
+    unit fails, naming its log, though systemd calls it "active". Watched, it restarts
+    the unit (``mod_watch``) and checks the same. Where systemd is not PID 1 but Salt's
+    service module runs in systemd's offline mode (a chroot), it fails instead of doing
+    nothing. Any other keyword goes to ``service.running``.
+
+    .. code-block:: yaml
+
+        ceph_openstack-service-cinder_volume:
+          ceph_openstack.service_running:
+            - name: cinder-volume
+            - service: cinder_volume
+            - log: /var/log/cinder/cinder-volume.log
+            - watch:
+              - openstack_ini: ceph_openstack-cinder-conf
+    """
+    ret = _ret(name)
+    if _offline():
+        return _offline_fail(ret, name, "started or checked")
+    ret = __states__["service.running"](name, **kwargs)
+    if ret["result"] is False:
+        if log:
+            ret["comment"] = f"{ret['comment']}; see {log}"
+        return ret
+    if ret["result"] is None:  # test=True: it would be started
+        return ret
+    return _checked(ret, name, log, service, settle, init_timeout if ret["changes"] else 0)
+
+
+def mod_watch(name, sfun=None, log=None, service=None, settle=SETTLE,
+              init_timeout=INIT_TIMEOUT, **kwargs):
+    """
+    Restart (or start) the unit of a ``ceph_openstack.service_running`` state whose
+    watched states changed, through Salt's service ``mod_watch``, then check that it
+    stays up and its Ceph driver starts, as ``service_running`` does; under
+    ``test=True``, say it would be restarted. Not called directly: Salt calls it for
+    the ``watch`` requisite.
+
+    .. code-block:: yaml
+
+        ceph_openstack-service-nova_compute:
+          ceph_openstack.service_running:
+            - name: nova-compute
+            - watch:
+              - openstack_ini: ceph_openstack-nova-conf
+    """
+    ret = _ret(name)
+    if sfun != "service_running":
+        return _fail(ret, f"Unable to trigger watch for ceph_openstack.{sfun}")
+    if _offline():
+        return _offline_fail(ret, name, "restarted")
+    ret = __states__["service.mod_watch"](name, sfun="running", **kwargs)
+    if ret["result"] is False:
+        if log:
+            ret["comment"] = f"{ret['comment']}; see {log}"
+        return ret
+    if __opts__["test"]:
+        said = ret.get("comment") or ""
+        verb = (said[len("Service is set to be "):] if said.startswith("Service is set to be ")
+                else "restarted")
+        ret.update(result=None, changes={name: True},
+                   comment=f"{name} would be {verb} (a watched state changed)")
+        return ret
+    return _checked(ret, name, log, service, settle, init_timeout)
 
 
 # -- key rotation (orch.ceph_openstack_rotate) ---------------------------------------------

@@ -564,6 +564,7 @@ def _strings(keys):
 
 
 _SERVICE_USERS = ("cinder", "glance", "nova", "qemu")
+_SERVICES = ("cinder_volume", "cinder_backup", "glance_api", "nova_compute")
 
 #: Overrides of osfamilymap.yaml (map.jinja reads exactly these).
 _LOOKUP = _record(
@@ -580,7 +581,8 @@ _LOOKUP = _record(
         "owners": _strings(_SERVICE_USERS),
         "groups": _strings(_SERVICE_USERS),
         "pkgs": _named(_name_problem, _package_list),
-        "services": _strings(("cinder_volume", "cinder_backup", "glance_api", "nova_compute")),
+        "services": _strings(_SERVICES),
+        "service_logs": _record({key: _optional(_path) for key in _SERVICES}),
         "repo": _record({"url": _repo_url, "key_url": _string}),
     }
 )

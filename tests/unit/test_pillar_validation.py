@@ -423,6 +423,7 @@ def test_lookup_overrides_of_the_lab_and_of_every_documented_key_are_fine():
         "owners": {"cinder": "nobody", "qemu": "nobody"}, "groups": {"nova": "nogroup"},
         "pkgs": {"compute": ["ceph-common"], "controller": []},
         "services": {"nova_compute": "openstack-nova-compute"},
+        "service_logs": {"nova_compute": "/var/log/nova/compute.log", "glance_api": None},
         "repo": {"url": "https://mirror.example/ceph-{release}", "key_url": "https://k/"},
     }
     assert problems(pillar) == []
@@ -438,6 +439,10 @@ def test_lookup_overrides_of_the_lab_and_of_every_documented_key_are_fine():
     ({"pkgs": {"compute": "ceph-common"}}, "lookup:pkgs:compute", "list of package names"),
     ({"owners": {"cinder": None}}, "lookup:owners:cinder", "non-empty string"),
     ({"services": {"nova": "nova-compute"}}, "lookup:services:nova", "unknown key"),
+    ({"service_logs": {"cinder_volume": "cinder-volume.log"}},
+     "lookup:service_logs:cinder_volume", "absolute path"),
+    ({"service_logs": {"cinder": "/var/log/cinder/cinder-volume.log"}},
+     "lookup:service_logs:cinder", "unknown key"),
     ({"repo": {"url": "https://x/{release}/{arch}"}}, "lookup:repo:url", "placeholder"),
 ])
 def test_lookup_problems_name_their_key(lookup, path, says):

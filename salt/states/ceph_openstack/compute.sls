@@ -60,8 +60,12 @@ ceph_openstack-nova-conf:
 {%-   if co.services.restart %}
 
 ceph_openstack-service-nova_compute:
-  service.running:
+  ceph_openstack.service_running:
     - name: {{ lookup.services.nova_compute | json }}
+    - service: nova_compute
+{%-     if (lookup.service_logs or {}).get('nova_compute') %}
+    - log: {{ (lookup.root ~ lookup.service_logs.nova_compute) | json }}
+{%-     endif %}
     - watch:
       - openstack_ini: ceph_openstack-nova-conf
       - ceph_openstack: ceph_openstack-ceph-conf

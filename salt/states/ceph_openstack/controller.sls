@@ -1,5 +1,6 @@
 {#- Controller role: ceph.conf, keyrings for glance, cinder and cinder-backup, and the Ceph
-    options of cinder.conf and glance-api.conf; services restart when those change. #}
+    options of cinder.conf and glance-api.conf; services restart when those change, and
+    must then stay up (ceph_openstack.service_running). #}
 {%- from "ceph_openstack/map.jinja" import co, paths, problems with context %}
 {%- set lookup = co.lookup %}
 {%- set secrets = co.libvirt.secrets %}
@@ -102,8 +103,12 @@ ceph_openstack-glance-single-store-options:
 {%-   for unit, conf_ids in units %}
 
 ceph_openstack-service-{{ unit }}:
-  service.running:
+  ceph_openstack.service_running:
     - name: {{ lookup.services[unit] | json }}
+    - service: {{ unit | json }}
+{%-     if (lookup.service_logs or {}).get(unit) %}
+    - log: {{ (lookup.root ~ lookup.service_logs[unit]) | json }}
+{%-     endif %}
     - watch:
 {%-     for conf_id in conf_ids %}
       - openstack_ini: {{ conf_id }}

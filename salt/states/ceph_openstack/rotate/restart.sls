@@ -26,8 +26,12 @@ ceph_openstack-rotate-restart-{{ client }}:
 {%-   for unit, role in units %}
 
 ceph_openstack-rotate-service-{{ unit }}:
-  service.running:
+  ceph_openstack.service_running:
     - name: {{ lookup.services[unit] | json }}
+    - service: {{ unit | json }}
+{%-     if (lookup.service_logs or {}).get(unit) %}
+    - log: {{ (lookup.root ~ lookup.service_logs[unit]) | json }}
+{%-     endif %}
     - watch:
 {%-     for id in due[role] | unique %}
       - ceph_openstack: {{ id }}
