@@ -2,8 +2,13 @@
 The services the formula restarts, rendered by Salt's real state compiler from
 pillar.example: each is a ``ceph_openstack.service_running`` state (restart, then check
 that the unit stayed up, naming its log) with the state ID and the watch list the
-``service.running`` states had, in the rollout and in the rotation's restart step.
+``service.running`` states had, in the rollout and in the rotation's restart step. On a
+host where systemctl exists but systemd is not PID 1, the state fails, called directly
+and through a watch, where Salt's own ``service.running`` does nothing and succeeds.
 """
+
+import os
+import shutil
 
 import pytest
 
@@ -88,3 +93,47 @@ def test_the_rotation_restarts_through_service_running_too(loaders):
     assert (volume["fun"], volume["service"], volume["log"]) == (
         "service_running", "cinder_volume", "/var/log/cinder/cinder-volume.log")
     assert volume["watch"] == [{"ceph_openstack": "ceph_openstack-rotate-restart-cinder"}]
+
+
+# -- through Salt's real loader and state machinery on this host ----------------------------
+
+SYSTEMD_BOOTED = os.path.isdir("/run/systemd/system")
+OFFLINE = not SYSTEMD_BOOTED and shutil.which("systemctl") is not None
+
+
+@pytest.mark.skipif(not OFFLINE, reason="needs systemctl without systemd as PID 1 (a "
+                                        "container or chroot), where Salt's service module "
+                                        "runs in systemd's offline mode")
+def test_offline_mode_fails_where_salts_service_running_does_nothing(loaders):
+    assert loaders.states.service.running("cinder-volume").comment == (
+        "Running in OFFLINE mode. Nothing to do")  # Salt's own: result True
+    ret = loaders.states.ceph_openstack.service_running(
+        "cinder-volume", log="/var/log/cinder/cinder-volume.log")
+    assert ret.result is False
+    assert ret.comment.startswith("cinder-volume was not started or checked: systemd is not "
+                                  "running as PID 1 here")
+    # Watched: Salt calls the module's mod_watch, which fails the same way, also under test.
+    high = {
+        "changed": {"test": ["succeed_with_changes"], "__env__": "base", "__sls__": "t"},
+        "ceph_openstack-service-cinder_volume": {
+            "ceph_openstack": ["service_running", {"name": "cinder-volume"},
+                               {"watch": [{"test": "changed"}]}],
+            "__env__": "base", "__sls__": "t"},
+    }
+    for test in (False, True):
+        results = {r.state_id.split("_|-")[1]: r for r in
+                   loaders.modules.state.high(high, test=test)}
+        service = results["ceph_openstack-service-cinder_volume"]
+        assert service.result is False, test
+        assert service.comment.startswith("cinder-volume was not restarted: systemd is not "
+                                          "running as PID 1 here"), test
+    health = loaders.modules.ceph_openstack.service_health("cinder-volume")
+    assert (health["status"], health["ok"]) == ("no systemd", False)
+
+
+@pytest.mark.skipif(not SYSTEMD_BOOTED, reason="needs systemd as PID 1")
+def test_a_unit_systemd_does_not_know_is_reported_not_installed(loaders):
+    health = loaders.modules.ceph_openstack.service_health("ceph-openstack-no-such-unit")
+    assert health["status"] == "not installed", health
+    assert health["problem"] == ("ceph-openstack-no-such-unit is not installed (systemd has "
+                                 "no unit ceph-openstack-no-such-unit)")
