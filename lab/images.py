@@ -42,16 +42,33 @@ ROLE_UNITS = {
 #: What the formula installs on a node (its map's package lists), downloaded only.
 FORMULA_PACKAGES = ("ceph-common", "python3-rbd", "python3-rados", "qemu-block-extra")
 
-#: In every image: systemd as PID 1, and what the lab's own checks use inside a node.
+#: In every image: systemd as PID 1, what the lab's own checks use inside a node, and
+#: what the node's Salt needs (a venv of the system Python; libvirt's Python binding).
 BASE_PACKAGES = ("systemd", "systemd-sysv", "dbus", "procps", "iproute2", "sqlite3",
-                 "ca-certificates")
+                 "ca-certificates", "python3-venv", "python3-libvirt")
+
+#: Packages a suite has only as Recommends of the role's packages but the role needs.
+SUITE_PACKAGES = {
+    ("trixie", "compute"): ("libvirt-daemon-driver-qemu", "libvirt-daemon-driver-secret"),
+}
+
+#: The node's salt-minion: Salt of the project's lock file, in a venv that sees the system
+#: Python's packages (python3-libvirt for the formula's virtsecret module).
+SALT_VENV = "/opt/salt"
+LOCK = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                    "requirements.lock")
 
 IMAGES = os.environ.get("NODE_IMAGES", "/var/cache/ceph_openstack/nodes")
 STAMP = ".ceph_openstack-node"
 
 
+def default_suite():
+    """The nodes' Debian release: ``$NODE_SUITE``, else the host's."""
+    return os.environ.get("NODE_SUITE") or release.host_suite()
+
+
 def image_dir(role, suite=None):
-    return os.path.join(IMAGES, f"{suite or release.host_suite()}-{role}")
+    return os.path.join(IMAGES, f"{suite or default_suite()}-{role}")
 
 
 def _say(message):
@@ -71,12 +88,27 @@ def ensure_host_tools():
                         *missing], check=True, env=env, stdout=subprocess.DEVNULL)
 
 
+def _salt_pin():
+    with open(LOCK) as lock:
+        for line in lock:
+            if line.lower().startswith("salt=="):
+                return line.strip()
+    raise RuntimeError(f"no salt== pin in {LOCK}")
+
+
 def build(role, suite=None):
-    """Build the image of ``role`` unless cached; returns its path."""
-    suite = suite or release.host_suite()
+    """Build the image of ``role`` unless cached (with the Salt the lock file pins);
+    returns its path."""
+    suite = suite or default_suite()
     image = image_dir(role, suite)
-    if os.path.exists(os.path.join(image, STAMP)):
-        return image
+    try:
+        with open(os.path.join(image, STAMP)) as stamp:
+            if _salt_pin() in stamp.read():
+                return image
+        _say(f"{image} has another Salt than {_salt_pin()}: building it again")
+        shutil.rmtree(image)
+    except FileNotFoundError:
+        pass
     ensure_host_tools()
     debs = os.path.join(release.ROOTS, f"{suite}.debs")
     os.makedirs(debs, exist_ok=True)
@@ -107,7 +139,19 @@ def build(role, suite=None):
     apt = ["apt-get", "-q", "-o", "Dpkg::Use-Pty=0", "-o", "APT::Keep-Downloaded-Packages=true"]
     release.chroot_run(work, ["apt-get", "update", "-qq"], binds, env)
     release.chroot_run(work, [*apt, "install", "-y", "--no-install-recommends",
-                              *ROLE_PACKAGES[role]], binds, env)
+                              *ROLE_PACKAGES[role], *SUITE_PACKAGES.get((suite, role), ())],
+                       binds, env)
+    # The node's Salt, as the lab's own (pip, with the lock file as constraints; the host's
+    # CA bundle, which knows whatever proxy stands between this machine and the registry).
+    shutil.copyfile(LOCK, os.path.join(work, "tmp/requirements.lock"))
+    shutil.copyfile("/etc/ssl/certs/ca-certificates.crt", os.path.join(work, "tmp/host-ca.crt"))
+    release.chroot_run(work, ["python3", "-m", "venv", "--system-site-packages", SALT_VENV],
+                       binds, env)
+    release.chroot_run(work, [f"{SALT_VENV}/bin/pip", "install", "-q",
+                              "--disable-pip-version-check", "--cert", "/tmp/host-ca.crt",
+                              "-c", "/tmp/requirements.lock", _salt_pin()], binds, env)
+    for temporary in ("requirements.lock", "host-ca.crt"):
+        os.unlink(os.path.join(work, "tmp", temporary))
     release.chroot_run(work, [*apt, "install", "-y", "--no-install-recommends",
                               "--download-only", *FORMULA_PACKAGES], binds, env)
     # The shared cache gets a copy of every .deb; the image keeps its own for the formula.
@@ -121,7 +165,7 @@ def build(role, suite=None):
         ["chroot", work, "dpkg-query", "-W", "-f", "${Package} ${Version}\\n",
          *ROLE_PACKAGES[role]], capture_output=True, text=True, check=True).stdout
     with open(os.path.join(work, STAMP), "w") as out:
-        out.write(installed)
+        out.write(installed + _salt_pin() + "\n")
     os.rename(work, image)
     _say(f"{role} image ready in {time.monotonic() - start:.0f} s")
     return image

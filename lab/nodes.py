@@ -14,9 +14,9 @@ On first boot the lab deploys OpenStack as a user's deployment has it, without K
 (files/deploy-<role>.sh inside the node): databases (SQLite), RabbitMQ, ``noauth``, then it
 starts the units. The formula then does what it does on users' nodes: installs the Ceph
 client packages, writes ceph.conf, keyrings, the libvirt secret and the Ceph options, and
-restarts what changed. The salt-minion runs the project's own Salt (the work tree's
-``.venv``, bound read-only at the same path: the node is of the host's Debian release, so
-its Python is the venv's).
+restarts what changed. The node's salt-minion is the Salt the project's lock file pins,
+installed in the image (lab/images.py), so a node of another Debian release than the
+host's runs its own Python.
 """
 
 import fcntl
@@ -52,8 +52,10 @@ class NodeLab:
     """The real nodes of one lab under ``directory``; ``master_port`` is the Salt master's
     ret port the nodes' minions connect to."""
 
-    def __init__(self, directory, master_port=None, nodes=None):
+    def __init__(self, directory, master_port=None, nodes=None, suite=None):
         self.dir = os.path.abspath(directory)
+        #: Debian release of the nodes: the host's, or $NODE_SUITE (bookworm, trixie)
+        self.suite = suite or images.default_suite()
         self.master_port = master_port
         self.nodes = dict(NODES if nodes is None else nodes)
         self.piddir = os.path.join(self.dir, "pids")
@@ -80,7 +82,7 @@ class NodeLab:
         if not running:
             self._check_ports()
         for node_id, role in self.nodes.items():
-            image = images.build(role)
+            image = images.build(role, self.suite)
             if node_id in running:
                 continue
             self._prepare(node_id, role)
@@ -148,7 +150,6 @@ class NodeLab:
         upper = self.upper(node_id)
         for sub in ("upper", "work", "root"):
             os.makedirs(os.path.join(self.dir, node_id, sub), exist_ok=True)
-        venv = os.path.join(PROJECT, ".venv")
         minion = {
             "id": node_id,
             "master": "127.0.0.1",
@@ -160,7 +161,7 @@ class NodeLab:
         self._write(upper, "etc/salt/minion", yaml.safe_dump(minion, default_flow_style=False))
         self._write(upper, "etc/systemd/system/salt-minion.service", (
             "[Unit]\nDescription=Salt minion (the lab's Salt)\nAfter=network.target\n\n"
-            f"[Service]\nExecStart={venv}/bin/salt-minion -c /etc/salt\n"
+            f"[Service]\nExecStart={images.SALT_VENV}/bin/salt-minion -c /etc/salt\n"
             "Restart=on-failure\nKillMode=process\n\n[Install]\nWantedBy=multi-user.target\n"))
         wants = os.path.join(upper, "etc/systemd/system/multi-user.target.wants")
         os.makedirs(wants, exist_ok=True)
@@ -194,11 +195,7 @@ class NodeLab:
         argv = ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
                 script, "sh", mount, self.root(node_id),
                 "-D", self.root(node_id), "--boot", "--register=no", "--keep-unit",
-                f"--machine={node_id}", "--console=passive",
-                f"--bind-ro={PROJECT}"]
-        venv = os.path.realpath(os.path.join(PROJECT, ".venv"))
-        if not venv.startswith(PROJECT + os.sep):
-            argv.append(f"--bind-ro={venv}")  # a work tree whose .venv links elsewhere
+                f"--machine={node_id}", "--console=passive"]
         proc.start_daemon(f"node-{node_id}", argv, self.piddir, self.logdir)
 
     def leader(self, node_id):

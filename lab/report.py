@@ -147,7 +147,7 @@ def describe(state, root=None):
         if converted:
             text += f" (converted from {converted.get('old')} to {converted.get('new')})"
         return text
-    if kind == ("service", "running"):
+    if kind in (("service", "running"), ("ceph_openstack", "service_running")):
         return f"service {name} restarted"
     if kind == ("pkg", "installed"):
         return "packages installed: " + ", ".join(sorted(changes))

@@ -490,7 +490,25 @@ def service_running(name, log=None, service=None, settle=SETTLE, init_timeout=IN
         return ret
     if ret["result"] is None:  # test=True: it would be started
         return ret
+    if not ret["changes"] and _watched_changed():
+        # Salt restarts it next (mod_watch), which checks it then: the running process
+        # still has the old files, so its health now says nothing about the new ones.
+        return ret
     return _checked(ret, name, log, service, settle, init_timeout if ret["changes"] else 0)
+
+
+def _watched_changed():
+    """True when a state this one watches changed earlier in this run (Salt's ``__low__``
+    names them; ``__running__`` holds their returns)."""
+    low = globals().get("__low__") or {}
+    watched = {(kind, ident) for req in low.get("watch", []) if isinstance(req, dict)
+               for kind, ident in req.items()}
+    for tag, result in (globals().get("__running__") or {}).items():
+        kind = tag.split("_|-", 1)[0]
+        if result.get("changes") and ((kind, result.get("__id__")) in watched
+                                      or (kind, result.get("name")) in watched):
+            return True
+    return False
 
 
 def mod_watch(name, sfun=None, log=None, service=None, settle=SETTLE,

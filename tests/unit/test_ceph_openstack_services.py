@@ -523,6 +523,30 @@ def test_already_running_but_crash_looping_fails(systemd, state_calls):
     assert state_calls == [("service.running", "cinder-volume", {"enable": True})]
 
 
+WATCHING = {"watch": [{"openstack_ini": "ceph_openstack-cinder-conf"}]}
+CINDER_CONF_TAG = ("openstack_ini_|-ceph_openstack-cinder-conf_|-/etc/cinder/cinder.conf"
+                   "_|-options_present")
+
+
+@pytest.mark.parametrize("changes", [{"DEFAULT/enabled_backends": {}}, {}])
+def test_a_unit_whose_watched_file_changed_is_left_to_the_restart(systemd, changes,
+                                                                  monkeypatch):
+    # The first rollout on a real node: cinder-volume runs with the stock (LVM) config, so
+    # it has no Ceph driver line and may be crash-looping; cinder.conf changed, so Salt
+    # restarts it next (mod_watch), which checks it. Failing here would stop that restart.
+    systemd.units["cinder-volume"] = Unit(proc(500, up=0.05, restarts=3),
+                                          proc(517, up=0.01, restarts=4))
+    monkeypatch.setattr(statemod, "__low__", WATCHING, raising=False)
+    monkeypatch.setattr(statemod, "__running__", {CINDER_CONF_TAG: {
+        "__id__": "ceph_openstack-cinder-conf", "result": True, "changes": changes}},
+        raising=False)
+    ret = run()
+    if changes:
+        assert ret["result"] is True and systemd.calls == []
+    else:  # nothing changed: no restart follows, so the crash loop fails the state
+        assert ret["result"] is False and "crash-looping" in ret["comment"]
+
+
 def test_already_running_and_up_is_fine_at_once(systemd):
     systemd.units["cinder-volume"] = Unit(proc(500, up=7200))
     ret = run(settle=30)
