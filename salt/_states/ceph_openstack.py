@@ -20,6 +20,7 @@ Mine entries (published by the mon role, all changed ones in one ``mine.update``
     changed since it published a key.
 """
 
+import fnmatch
 import hmac
 import json
 import logging
@@ -459,7 +460,7 @@ def _checked(ret, name, log, service, settle, init_timeout):
 
 
 def service_running(name, log=None, service=None, settle=SETTLE, init_timeout=INIT_TIMEOUT,
-                    **kwargs):
+                    ignore=(), **kwargs):
     """
     Salt's ``service.running``, then a check that the unit runs: its process stays up
     ``settle`` seconds (same MainPID, no restart by systemd) and, for ``service``
@@ -468,6 +469,8 @@ def service_running(name, log=None, service=None, settle=SETTLE, init_timeout=IN
     unit fails, naming its log, though systemd calls it "active". Watched, it restarts
     the unit (``mod_watch``) and checks the same. Where systemd is not PID 1 but Salt's
     service module runs in systemd's offline mode (a chroot), it fails instead of doing
+    nothing. ``ignore`` lists the ini options (``section/key``, shell-style patterns) of the
+    watched config files that the service does not read: a change to only those restarts
     nothing. Any other keyword goes to ``service.running``.
 
     .. code-block:: yaml
@@ -497,27 +500,47 @@ def service_running(name, log=None, service=None, settle=SETTLE, init_timeout=IN
     return _checked(ret, name, log, service, settle, init_timeout if ret["changes"] else 0)
 
 
-def _watched_changed():
-    """True when a state this one watches changed earlier in this run (Salt's ``__low__``
-    names them; ``__running__`` holds their returns)."""
+def _watched_changes():
+    """[(state kind, its return)] of the states this one watches that changed earlier in
+    this run (Salt's ``__low__`` names them; ``__running__`` holds their returns)."""
     low = globals().get("__low__") or {}
     watched = {(kind, ident) for req in low.get("watch", []) if isinstance(req, dict)
                for kind, ident in req.items()}
+    found = []
     for tag, result in (globals().get("__running__") or {}).items():
         kind = tag.split("_|-", 1)[0]
         if result.get("changes") and ((kind, result.get("__id__")) in watched
                                       or (kind, result.get("name")) in watched):
-            return True
-    return False
+            found.append((kind, result))
+    return found
+
+
+def _watched_changed():
+    """True when a state this one watches changed earlier in this run."""
+    return bool(_watched_changes())
+
+
+def _restart_reasons(ignore):
+    """What in the watched changes this service reads: every change but the ini keys
+    (``section/key``) that match an ``ignore`` pattern (shell-style). None when the
+    changes cannot be seen (then a restart is due)."""
+    changes = _watched_changes()
+    if not changes:
+        return None
+    return [f"{result.get('__id__')}: {key}" for kind, result in changes
+            for key in result["changes"]
+            if not (kind == "openstack_ini"
+                    and any(fnmatch.fnmatchcase(key, pattern) for pattern in ignore))]
 
 
 def mod_watch(name, sfun=None, log=None, service=None, settle=SETTLE,
-              init_timeout=INIT_TIMEOUT, **kwargs):
+              init_timeout=INIT_TIMEOUT, ignore=(), **kwargs):
     """
     Restart (or start) the unit of a ``ceph_openstack.service_running`` state whose
     watched states changed, through Salt's service ``mod_watch``, then check that it
     stays up and its Ceph driver starts, as ``service_running`` does; under
-    ``test=True``, say it would be restarted. Not called directly: Salt calls it for
+    ``test=True``, say it would be restarted. When every watched change is an ini option
+    that ``ignore`` lists, nothing is restarted. Not called directly: Salt calls it for
     the ``watch`` requisite.
 
     .. code-block:: yaml
@@ -531,6 +554,10 @@ def mod_watch(name, sfun=None, log=None, service=None, settle=SETTLE,
     ret = _ret(name)
     if sfun != "service_running":
         return _fail(ret, f"Unable to trigger watch for ceph_openstack.{sfun}")
+    if ignore and _restart_reasons(ignore) == []:
+        ret["comment"] = (f"{name} not restarted: the options that changed are not "
+                          f"{name}'s ({', '.join(ignore)})")
+        return ret
     if _offline():
         return _offline_fail(ret, name, "restarted")
     ret = __states__["service.mod_watch"](name, sfun="running", **kwargs)

@@ -18,28 +18,41 @@ from tests.support.formula import formula_loaders, low_chunks
 #: Rendering asks nothing of Ceph.
 pytestmark = pytest.mark.release_independent
 
-KEYRINGS = [{"ceph_openstack": "ceph_openstack-keyring-cinder"},
-            {"ceph_openstack": "ceph_openstack-keyring-glance"},
-            {"ceph_openstack": "ceph_openstack-keyring-cinder-backup"}]
 CEPH_CONF = {"ceph_openstack": "ceph_openstack-ceph-conf"}
+
+
+def keyring(client):
+    return {"ceph_openstack": f"ceph_openstack-keyring-{client}"}
+
+
+#: The cinder.conf options of pillar.example's backup, which cinder-volume does not read.
+BACKUP_KEYS = ["DEFAULT/backup_ceph_chunk_size", "DEFAULT/backup_ceph_conf",
+               "DEFAULT/backup_ceph_pool", "DEFAULT/backup_ceph_stripe_count",
+               "DEFAULT/backup_ceph_stripe_unit", "DEFAULT/backup_ceph_user",
+               "DEFAULT/backup_driver", "DEFAULT/restore_discard_excess_bytes"]
 
 EXPECTED = {
     "ceph_openstack-service-cinder_volume": (
         "cinder-volume", "cinder_volume", "/var/log/cinder/cinder-volume.log",
-        [{"openstack_ini": "ceph_openstack-cinder-conf"}, CEPH_CONF] + KEYRINGS),
+        [{"openstack_ini": "ceph_openstack-cinder-conf"}, CEPH_CONF, keyring("cinder")]),
     "ceph_openstack-service-cinder_backup": (
         "cinder-backup", "cinder_backup", "/var/log/cinder/cinder-backup.log",
-        [{"openstack_ini": "ceph_openstack-cinder-conf"}, CEPH_CONF] + KEYRINGS),
+        [{"openstack_ini": "ceph_openstack-cinder-conf"}, CEPH_CONF,
+         keyring("cinder-backup")]),
     "ceph_openstack-service-glance_api": (
         "glance-api", "glance_api", "/var/log/glance/glance-api.log",
         [{"openstack_ini": "ceph_openstack-glance-conf"},
-         {"openstack_ini": "ceph_openstack-glance-single-store-options"}, CEPH_CONF]
-        + KEYRINGS),
+         {"openstack_ini": "ceph_openstack-glance-single-store-options"}, CEPH_CONF,
+         keyring("glance")]),
     "ceph_openstack-service-nova_compute": (
         "nova-compute", "nova_compute", "/var/log/nova/nova-compute.log",
         [{"openstack_ini": "ceph_openstack-nova-conf"}, CEPH_CONF,
-         {"ceph_openstack": "ceph_openstack-keyring-cinder"}]),
+         keyring("cinder")]),
 }
+
+#: The options of the watched files each service does not read (restart-free changes).
+IGNORED = {"ceph_openstack-service-cinder_volume": BACKUP_KEYS,
+           "ceph_openstack-service-cinder_backup": ["DEFAULT/enabled_backends", "ceph/*"]}
 
 
 @pytest.fixture
@@ -62,6 +75,7 @@ def test_each_service_restarts_through_service_running_with_its_log(loaders):
         assert (chunk["state"], chunk["fun"]) == ("ceph_openstack", "service_running"), sid
         assert (chunk["name"], chunk["service"], chunk["log"]) == (unit, service, log), sid
         assert chunk["watch"] == watch, sid
+        assert sorted(chunk.get("ignore", [])) == sorted(IGNORED.get(sid, [])), sid
 
 
 def test_lookup_moves_or_drops_a_log_and_root_prefixes_it(loaders):

@@ -566,6 +566,36 @@ def test_a_restart_whose_service_exits_fails_naming_its_log(systemd, state_calls
     assert state_calls[0][:3] == ("service.mod_watch", "cinder-volume", "running")
 
 
+BACKUP_ONLY = ["DEFAULT/backup_*", "DEFAULT/restore_*"]
+
+
+@pytest.mark.parametrize("changed_keys, restarted", [
+    (["DEFAULT/backup_ceph_pool"], False),              # cinder-backup's option alone
+    (["DEFAULT/backup_ceph_pool", "ceph/rbd_max_clone_depth"], True),
+    (["mode"], True),                                     # the file itself changed
+])
+def test_only_what_the_service_reads_restarts_it(systemd, state_calls, monkeypatch,
+                                                  changed_keys, restarted):
+    systemd.units["cinder-volume"] = Unit(proc(700, up=3600))
+    monkeypatch.setattr(statemod, "__low__", WATCHING, raising=False)
+    monkeypatch.setattr(statemod, "__running__", {CINDER_CONF_TAG: {
+        "__id__": "ceph_openstack-cinder-conf", "result": True,
+        "changes": {key: {} for key in changed_keys}}}, raising=False)
+    ret = watch(ignore=BACKUP_ONLY, settle=0)
+    calls = [call for call in state_calls if call[0] == "service.mod_watch"]
+    assert bool(calls) is restarted
+    if not restarted:
+        assert ret["result"] is True and ret["changes"] == {}
+        assert ret["comment"].startswith("cinder-volume not restarted: the options that "
+                                         "changed are not cinder-volume's")
+
+
+def test_a_restart_is_due_when_the_watched_changes_cannot_be_seen(systemd, state_calls):
+    systemd.units["cinder-volume"] = Unit(proc(700, up=3600))
+    watch(ignore=BACKUP_ONLY, settle=0)
+    assert [call[0] for call in state_calls] == ["service.mod_watch"]
+
+
 def test_a_restart_that_stays_down_fails(systemd):
     systemd.units["glance-api"] = Unit(proc(600, up=0.0), down())
     ret = watch("glance-api", log="/var/log/glance/glance-api.log")

@@ -96,11 +96,32 @@ ceph_openstack-glance-single-store-options:
 {%- endif %}
 
 {%- if co.services.restart %}
+{#- Each service restarts when what it reads changes: its config file (less the options of
+    the other Cinder service, listed in `ignore`), ceph.conf, and the keyrings of its own
+    clients. A backend option restarts cinder-volume alone, a backup option cinder-backup. #}
+{%-   set backup_keys = [] %}
+{%-   if cinder.backup %}
+{%-     for key in cinder_sections.DEFAULT if key.startswith('backup_') or key in cinder.backup.options %}
+{%-       do backup_keys.append('DEFAULT/' ~ key) %}
+{%-     endfor %}
+{%-   endif %}
+{%-   set backend_keys = ['DEFAULT/enabled_backends'] %}
+{%-   for name in cinder.backends %}{% do backend_keys.append(name ~ '/*') %}{% endfor %}
 {%-   set units = [] %}
-{%-   if cinder.backends %}{% do units.append(('cinder_volume', ['ceph_openstack-cinder-conf'])) %}{% endif %}
-{%-   if cinder.backup %}{% do units.append(('cinder_backup', ['ceph_openstack-cinder-conf'])) %}{% endif %}
-{%-   if glance %}{% do units.append(('glance_api', ['ceph_openstack-glance-conf', 'ceph_openstack-glance-single-store-options'])) %}{% endif %}
-{%-   for unit, conf_ids in units %}
+{%-   if cinder.backends %}
+{%-     do units.append(('cinder_volume', ['ceph_openstack-cinder-conf'], backup_keys,
+                         cinder.backends.values() | map(attribute='client') | list)) %}
+{%-   endif %}
+{%-   if cinder.backup %}
+{%-     do units.append(('cinder_backup', ['ceph_openstack-cinder-conf'], backend_keys,
+                         [cinder.backup.client])) %}
+{%-   endif %}
+{%-   if glance %}
+{%-     do units.append(('glance_api', ['ceph_openstack-glance-conf',
+                                        'ceph_openstack-glance-single-store-options'], [],
+                         [glance.client])) %}
+{%-   endif %}
+{%-   for unit, conf_ids, ignore, clients in units %}
 
 ceph_openstack-service-{{ unit }}:
   ceph_openstack.service_running:
@@ -109,13 +130,16 @@ ceph_openstack-service-{{ unit }}:
 {%-     if (lookup.service_logs or {}).get(unit) %}
     - log: {{ (lookup.root ~ lookup.service_logs[unit]) | json }}
 {%-     endif %}
+{%-     if ignore %}
+    - ignore: {{ ignore | json }}
+{%-     endif %}
     - watch:
 {%-     for conf_id in conf_ids %}
       - openstack_ini: {{ conf_id }}
 {%-     endfor %}
       - ceph_openstack: ceph_openstack-ceph-conf
-{%-     for keyring_id in keyrings %}
-      - ceph_openstack: {{ keyring_id }}
+{%-     for client in clients | unique if 'ceph_openstack-keyring-' ~ client in keyrings %}
+      - ceph_openstack: ceph_openstack-keyring-{{ client }}
 {%-     endfor %}
 {%-   endfor %}
 {%- endif %}
