@@ -147,11 +147,17 @@ def build(role, suite=None):
     shutil.copyfile("/etc/ssl/certs/ca-certificates.crt", os.path.join(work, "tmp/host-ca.crt"))
     release.chroot_run(work, ["python3", "-m", "venv", "--system-site-packages", SALT_VENV],
                        binds, env)
+    # Some of Salt's dependencies (timelib) are built from source: a compiler meanwhile.
+    build_deps = ("gcc", "python3-dev")
+    release.chroot_run(work, [*apt, "install", "-y", "--no-install-recommends", *build_deps],
+                       binds, env)
     release.chroot_run(work, [f"{SALT_VENV}/bin/pip", "install", "-q",
-                              "--disable-pip-version-check", "--cert", "/tmp/host-ca.crt",
-                              "-c", "/tmp/requirements.lock", _salt_pin()], binds, env)
+                              "--disable-pip-version-check", "-c", "/tmp/requirements.lock",
+                              _salt_pin()], binds,
+                       dict(env, PIP_CERT="/tmp/host-ca.crt"))  # for build steps too
     for temporary in ("requirements.lock", "host-ca.crt"):
         os.unlink(os.path.join(work, "tmp", temporary))
+    release.chroot_run(work, [*apt, "purge", "-y", "--autoremove", *build_deps], binds, env)
     release.chroot_run(work, [*apt, "install", "-y", "--no-install-recommends",
                               "--download-only", *FORMULA_PACKAGES], binds, env)
     # The shared cache gets a copy of every .deb; the image keeps its own for the formula.

@@ -101,12 +101,25 @@ def test_the_rotation_restarts_through_service_running_too(loaders):
         pillar={"ceph_openstack_rotate": {"clients": ["cinder"]}})
     assert isinstance(chunks, list) and all(isinstance(c, dict) for c in chunks), chunks
     found = {c["__id__"]: c for c in chunks if "-service-" in c["__id__"]}
+    # Only the services that read client.cinder's keyring (pillar.example: the Cinder
+    # backend and Nova's disks); cinder-backup and glance-api use their own clients.
     assert sorted(found) == [f"ceph_openstack-rotate-service-{unit}" for unit in
-                             ("cinder_backup", "cinder_volume", "glance_api", "nova_compute")]
+                             ("cinder_volume", "nova_compute")]
     volume = found["ceph_openstack-rotate-service-cinder_volume"]
     assert (volume["fun"], volume["service"], volume["log"]) == (
         "service_running", "cinder_volume", "/var/log/cinder/cinder-volume.log")
     assert volume["watch"] == [{"ceph_openstack": "ceph_openstack-rotate-restart-cinder"}]
+
+
+def test_rotating_glances_key_restarts_glance_api_alone(loaders):
+    loaders.grains["role"] = ["controller", "compute"]
+    chunks = loaders.modules.state.show_low_sls(
+        "ceph_openstack.rotate.restart",
+        pillar={"ceph_openstack_rotate": {"clients": ["glance"]}})
+    found = {c["__id__"]: c for c in chunks if "-service-" in c["__id__"]}
+    assert list(found) == ["ceph_openstack-rotate-service-glance_api"]
+    assert found["ceph_openstack-rotate-service-glance_api"]["watch"] == [
+        {"ceph_openstack": "ceph_openstack-rotate-restart-glance"}]
 
 
 # -- through Salt's real loader and state machinery on this host ----------------------------

@@ -1,10 +1,12 @@
 {#- Compute role: ceph.conf with the guests' [client] options, their socket and log
     directories, the client keyring nova uses, the libvirt secrets, and nova.conf [libvirt]. #}
-{%- from "ceph_openstack/map.jinja" import co, paths, problems with context %}
+{%- from "ceph_openstack/map.jinja" import co, paths, problems, service_clients
+    with context %}
 {%- set lookup = co.lookup %}
 {%- set secrets = co.libvirt.secrets %}
 {%- set nova = co.nova %}
-{#- The keyrings themselves come from ceph_openstack.client; nova-compute watches these. #}
+{#- The keyrings of this node come from ceph_openstack.client; nova-compute watches its own
+    client's (map.jinja service_clients). #}
 {%- set keyrings = [] %}
 {%- for client, spec in co.clients.items() if 'compute' in spec.get('roles', []) %}
 {%-   do keyrings.append('ceph_openstack-keyring-' ~ client) %}
@@ -69,8 +71,9 @@ ceph_openstack-service-nova_compute:
     - watch:
       - openstack_ini: ceph_openstack-nova-conf
       - ceph_openstack: ceph_openstack-ceph-conf
-{%-     for keyring_id in keyrings %}
-      - ceph_openstack: {{ keyring_id }}
+{%-     for client in service_clients.compute.nova_compute
+          if 'ceph_openstack-keyring-' ~ client in keyrings %}
+      - ceph_openstack: ceph_openstack-keyring-{{ client }}
 {%-     endfor %}
 {%-   endif %}
 {%- endif %}

@@ -1,7 +1,8 @@
 {#- Controller role: ceph.conf, keyrings for glance, cinder and cinder-backup, and the Ceph
     options of cinder.conf and glance-api.conf; services restart when those change, and
     must then stay up (ceph_openstack.service_running). #}
-{%- from "ceph_openstack/map.jinja" import co, paths, problems with context %}
+{%- from "ceph_openstack/map.jinja" import co, paths, problems, service_clients
+    with context %}
 {%- set lookup = co.lookup %}
 {%- set secrets = co.libvirt.secrets %}
 {%- set glance = co.glance %}
@@ -107,21 +108,14 @@ ceph_openstack-glance-single-store-options:
 {%-   endif %}
 {%-   set backend_keys = ['DEFAULT/enabled_backends'] %}
 {%-   for name in cinder.backends %}{% do backend_keys.append(name ~ '/*') %}{% endfor %}
-{%-   set units = [] %}
-{%-   if cinder.backends %}
-{%-     do units.append(('cinder_volume', ['ceph_openstack-cinder-conf'], backup_keys,
-                         cinder.backends.values() | map(attribute='client') | list)) %}
-{%-   endif %}
-{%-   if cinder.backup %}
-{%-     do units.append(('cinder_backup', ['ceph_openstack-cinder-conf'], backend_keys,
-                         [cinder.backup.client])) %}
-{%-   endif %}
-{%-   if glance %}
-{%-     do units.append(('glance_api', ['ceph_openstack-glance-conf',
-                                        'ceph_openstack-glance-single-store-options'], [],
-                         [glance.client])) %}
-{%-   endif %}
-{%-   for unit, conf_ids, ignore, clients in units %}
+{%-   set confs = {
+        'cinder_volume': (['ceph_openstack-cinder-conf'], backup_keys),
+        'cinder_backup': (['ceph_openstack-cinder-conf'], backend_keys),
+        'glance_api': (['ceph_openstack-glance-conf',
+                        'ceph_openstack-glance-single-store-options'], []),
+      } %}
+{%-   for unit, clients in service_clients.controller.items() %}
+{%-     set conf_ids, ignore = confs[unit] %}
 
 ceph_openstack-service-{{ unit }}:
   ceph_openstack.service_running:

@@ -1,29 +1,30 @@
 {#- Rotation, on every OpenStack node, after the commit: the services that read a changed
     keyring or secret restart once, then each keyring logs in (a real cephx login). #}
-{%- from "ceph_openstack/map.jinja" import co, roles with context %}
+{%- from "ceph_openstack/map.jinja" import co, roles, service_clients with context %}
 {%- set lookup = co.lookup %}
 {%- set rotate = (pillar.get('ceph_openstack_rotate') or {}).get('clients') or [] %}
-{%- set due = {'controller': [], 'compute': []} %}
+{%- set marked = [] %}
 {%- for client in rotate if client in co.clients %}
-{%-   for role in ['controller', 'compute']
-        if role in roles and role in co.clients[client].get('roles', []) %}
-{%-     do due[role].append('ceph_openstack-rotate-restart-' ~ client) %}
-{%-   endfor %}
+{%-   if roles | select('in', co.clients[client].get('roles', [])) | list %}
+{%-     do marked.append(client) %}
+{%-   endif %}
 
 ceph_openstack-rotate-restart-{{ client }}:
   ceph_openstack.rotation_restart_due:
     - name: {{ client | json }}
     - targets: {{ co.targets | json }}
 {%- endfor %}
+{#- Each service restarts when the keyring of one of its own clients changed. #}
+{%- set units = [] %}
 {%- if co.services.restart %}
-{%-   set units = [] %}
-{%-   if due.controller %}
-{%-     if co.cinder.backends %}{% do units.append(('cinder_volume', 'controller')) %}{% endif %}
-{%-     if co.cinder.backup %}{% do units.append(('cinder_backup', 'controller')) %}{% endif %}
-{%-     if co.glance %}{% do units.append(('glance_api', 'controller')) %}{% endif %}
-{%-   endif %}
-{%-   if due.compute and co.nova %}{% do units.append(('nova_compute', 'compute')) %}{% endif %}
-{%-   for unit, role in units %}
+{%-   for role in ['controller', 'compute'] if role in roles %}
+{%-     for unit, clients in service_clients[role].items() %}
+{%-       set due = clients | select('in', marked) | list %}
+{%-       if due %}{% do units.append((unit, due)) %}{% endif %}
+{%-     endfor %}
+{%-   endfor %}
+{%- endif %}
+{%- for unit, due in units %}
 
 ceph_openstack-rotate-service-{{ unit }}:
   ceph_openstack.service_running:
@@ -33,11 +34,10 @@ ceph_openstack-rotate-service-{{ unit }}:
     - log: {{ (lookup.root ~ lookup.service_logs[unit]) | json }}
 {%-     endif %}
     - watch:
-{%-     for id in due[role] | unique %}
-      - ceph_openstack: {{ id }}
-{%-     endfor %}
+{%-   for client in due %}
+      - ceph_openstack: ceph_openstack-rotate-restart-{{ client }}
 {%-   endfor %}
-{%- endif %}
+{%- endfor %}
 
 ceph_openstack-rotation-logged-in:
   ceph_openstack.rotation_verified:
