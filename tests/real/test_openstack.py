@@ -21,7 +21,8 @@ from lab.images import ROLE_UNITS
 from lab.nodes import NODES
 from lab.openstack import wait
 from tests.integration.test_faults import failed_states
-from tests.integration.test_rollout import EXAMPLE, SECRET_UUID, changed, orchestrate
+from tests.integration.test_rollout import (EXAMPLE, SECRET_UUID, changed, orch_steps,
+                                           orchestrate)
 from tests.real.conftest import MON
 
 pytestmark = [pytest.mark.integration, pytest.mark.real_nodes]
@@ -279,3 +280,19 @@ def test_a_restart_that_fails_names_the_service_and_its_log_then_a_fix_converges
     steps, failed = orchestrate(salt_run_cli)
     converged(steps, failed)
     assert changed(steps) == {}
+
+
+def test_rotating_glances_key_restarts_glance_api_alone_and_glance_still_stores(
+        nodes, salt_run_cli, ceph_lab):
+    units = pids(nodes)
+    old_key = nodes.read(CTL, "/etc/ceph/ceph.client.glance.keyring")
+    ret = salt_run_cli.run("state.orchestrate", "orch.ceph_openstack_rotate",
+                           'pillar={"ceph_openstack_rotate": {"clients": ["glance"]}}')
+    steps = orch_steps(ret)
+    converged(steps, {k: v[1] for k, v in steps.items() if v[0] is False})
+    assert nodes.read(CTL, "/etc/ceph/ceph.client.glance.keyring") != old_key
+    after = pids(nodes)
+    assert {key for key in units if after[key] != units[key]} == {(CTL, "glance-api")}
+    image_id = openstack.upload_image("after-rotation", os.urandom(1 << 20))
+    assert openstack.image(image_id)["status"] == "active"
+    assert image_id in ceph_lab.rbd("ls", "images").split()
