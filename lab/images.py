@@ -42,10 +42,12 @@ ROLE_UNITS = {
 #: What the formula installs on a node (its map's package lists), downloaded only.
 FORMULA_PACKAGES = ("ceph-common", "python3-rbd", "python3-rados", "qemu-block-extra")
 
-#: In every image: systemd as PID 1, what the lab's own checks use inside a node, and
-#: what the node's Salt needs (a venv of the system Python; libvirt's Python binding).
+#: In every image: systemd as PID 1, what the lab's own checks use inside a node, what the
+#: node's Salt needs (a venv of the system Python; libvirt's Python binding), and dmidecode:
+#: os-brick (cinder-backup, nova-compute) asks it for the system UUID where the machine has
+#: no /sys/class/dmi (this VM), and without it fails every backup with FileNotFoundError.
 BASE_PACKAGES = ("systemd", "systemd-sysv", "dbus", "procps", "iproute2", "sqlite3",
-                 "ca-certificates", "python3-venv", "python3-libvirt")
+                 "ca-certificates", "python3-venv", "python3-libvirt", "dmidecode")
 
 #: Packages a suite has only as Recommends of the role's packages but the role needs.
 SUITE_PACKAGES = {

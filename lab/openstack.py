@@ -10,10 +10,10 @@ import time
 import requests
 
 GLANCE = "http://127.0.0.1:9292"
-CINDER = "http://127.0.0.1:8776/v3/admin"
+CINDER = "http://127.0.0.1:8776/v3"  # project-less URLs (volume API 3.67)
 PLACEMENT = "http://127.0.0.1:8778"
 #: Cinder's noauth takes "user:project" as the token; Placement's noauth2 "admin" as admin.
-CINDER_HEADERS = {"X-Auth-Token": "admin:admin"}
+CINDER_HEADERS = {"X-Auth-Token": "admin:admin", "OpenStack-API-Version": "volume 3.67"}
 PLACEMENT_HEADERS = {"X-Auth-Token": "admin", "OpenStack-API-Version": "placement 1.6"}
 
 
@@ -76,11 +76,23 @@ def volume_from_image(image_id, name, size=1, timeout=180):
 
 
 def backup(volume_id, name, timeout=240):
-    """A backup of a volume made through Cinder's API, once available."""
-    created = cinder("POST", "/backups", json={"backup": {"volume_id": volume_id,
-                                                          "name": name}})["backup"]
-    return wait(f"backup {name} of volume {volume_id}",
-                lambda: _available("backup", created["id"]), timeout)
+    """A backup of a volume made through Cinder's API, once available. For up to a minute
+    after cinder-backup starts, Cinder's scheduler does not know its driver is ready (it
+    learns from the service's periodic report) and fails the backup at once with "Service
+    not found for creating backup.": such a backup is deleted and asked for again."""
+    deadline = time.monotonic() + timeout
+    while True:
+        created = cinder("POST", "/backups", json={"backup": {"volume_id": volume_id,
+                                                              "name": name}})["backup"]
+        try:
+            return wait(f"backup {name} of volume {volume_id}",
+                        lambda: _available("backup", created["id"]),
+                        max(1, deadline - time.monotonic()))
+        except APIError as error:
+            if "Service not found" not in str(error) or time.monotonic() > deadline:
+                raise
+            cinder("DELETE", f"/backups/{created['id']}")
+            time.sleep(10)
 
 
 def cinder_services():

@@ -102,7 +102,8 @@ ceph_openstack-glance-single-store-options:
     clients. A backend option restarts cinder-volume alone, a backup option cinder-backup. #}
 {%-   set backup_keys = [] %}
 {%-   if cinder.backup %}
-{%-     for key in cinder_sections.DEFAULT if key.startswith('backup_') or key in cinder.backup.options %}
+{%-     for key in cinder_sections.DEFAULT
+          if key.startswith('backup_') or key in cinder.backup.options %}
 {%-       do backup_keys.append('DEFAULT/' ~ key) %}
 {%-     endfor %}
 {%-   endif %}
