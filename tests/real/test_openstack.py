@@ -269,13 +269,17 @@ def test_a_backend_option_restarts_cinder_volume_once_and_nothing_else(
 
 
 def test_a_restart_that_fails_names_the_service_and_its_log_then_a_fix_converges(
-        nodes, salt_run_cli, real_pillar):
+        nodes, salt_run_cli, salt_cli, real_pillar):
     real_pillar.edit({"ceph_openstack": {"cinder": {"conf": {"DEFAULT": {"debug": "maybe"}}}}})
     steps, failed = orchestrate(salt_run_cli)
     states = steps["ceph_openstack-controllers"][2][CTL]
     volume = states["ceph_openstack-service-cinder_volume"]
     assert volume["result"] is False
     assert "cinder-volume" in volume["comment"] and LOGS["cinder-volume"] in volume["comment"]
+    # systemd keeps restarting it and calls it active between two starts; verify says so.
+    report = salt_cli.run("ceph_openstack.verify", minion_tgt=CTL).data
+    check = report["checks"]["service cinder-volume"]
+    assert not report["ok"] and check != "ok" and LOGS["cinder-volume"] in check, report
     real_pillar.edit({"ceph_openstack": {"cinder": {"conf": {"DEFAULT": {"debug": False}}}}})
     steps, failed = orchestrate(salt_run_cli)
     converged(steps, failed)
