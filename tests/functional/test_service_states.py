@@ -164,3 +164,18 @@ def test_a_unit_systemd_does_not_know_is_reported_not_installed(loaders):
     assert health["status"] == "not installed", health
     assert health["problem"] == ("ceph-openstack-no-such-unit is not installed (systemd has "
                                  "no unit ceph-openstack-no-such-unit)")
+
+
+def test_verify_reads_the_services_of_the_nodes_roles(loaders):
+    """settings.jinja (what verify reads) names the services the role SLS restart."""
+    def services_for(role):
+        loaders.grains["role"] = role
+        return loaders.modules.slsutil.renderer("salt://ceph_openstack/settings.jinja",
+                                                default_renderer="jinja|json")["services"]
+
+    both = services_for(["controller", "compute"])
+    assert both["cinder_volume"] == {"unit": "cinder-volume",
+                                     "log": "/var/log/cinder/cinder-volume.log"}
+    assert sorted(both) == ["cinder_backup", "cinder_volume", "glance_api", "nova_compute"]
+    assert sorted(services_for("compute")) == ["nova_compute"]
+    assert services_for("mon") == {}
