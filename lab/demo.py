@@ -169,14 +169,6 @@ def _clone_check(lab):
                          os.path.join(lab.salt.master_dir, "var", "log", "salt", "master"))
 
 
-def _unit_pids(lab):
-    """{(node, unit): MainPID} of the OpenStack units on the real nodes."""
-    from lab.images import ROLE_UNITS  # pylint: disable=import-outside-toplevel
-
-    return {(node, unit): lab.nodes.unit(node, unit)["MainPID"]
-            for node, role in lab.nodes.nodes.items() for unit in ROLE_UNITS[role]}
-
-
 def _services_at_work(lab):
     """On real nodes: Glance, Cinder and Ceph doing their job with what the formula wrote."""
     image_id = openstack.upload_image(IMAGE, b"demo disk\n" * (1 << 20))
@@ -265,7 +257,7 @@ def _run_real_steps(lab, start):
             ("first rollout", "everything from scratch, the Ceph client packages included"),
             ("second rollout", "nothing left to change, nothing to restart")), 1):
         print(f"== {name}: {what}")
-        units = _unit_pids(lab)
+        units = lab.nodes.unit_pids()
         begin = time.monotonic()
         with _step(name):
             ret = _rollout(lab, number)
@@ -273,7 +265,7 @@ def _run_real_steps(lab, start):
         if number == 2:
             with _step(name):
                 changes = report.changed(ret, _roots(lab))
-                restarted = sorted(f"{n} {u}" for (n, u), pid in _unit_pids(lab).items()
+                restarted = sorted(f"{n} {u}" for (n, u), pid in lab.nodes.unit_pids().items()
                                    if units[(n, u)] != pid)
                 if changes or restarted:
                     raise StepFailed("a re-run changed " + "; ".join(changes + restarted))

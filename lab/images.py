@@ -32,10 +32,10 @@ ROLE_PACKAGES = {
     "compute": ("nova-compute", "nova-compute-qemu"),
 }
 
-#: Units of each role the lab starts itself, in this order, once their databases exist.
+#: Units of each role the lab starts itself once their databases exist (each controller
+#: package has a unit of its name; on the compute, libvirtd is libvirt-daemon-system's).
 ROLE_UNITS = {
-    "controller": ("rabbitmq-server", "glance-api", "cinder-api", "cinder-scheduler",
-                   "cinder-volume", "cinder-backup", "nova-conductor", "placement-api"),
+    "controller": ROLE_PACKAGES["controller"],
     "compute": ("libvirtd", "nova-compute"),
 }
 

@@ -258,6 +258,11 @@ class NodeLab:
         out = self.run(node_id, ["systemctl", "show", "-p", ",".join(props), unit]).stdout
         return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
+    def unit_pids(self):
+        """{(node, unit): MainPID} of every OpenStack unit the lab runs on the nodes."""
+        return {(node_id, unit): self.unit(node_id, unit)["MainPID"]
+                for node_id, role in self.nodes.items() for unit in images.ROLE_UNITS[role]}
+
     def read(self, node_id, path):
         """A file of the node, as the node sees it."""
         return self.run(node_id, ["cat", path]).stdout

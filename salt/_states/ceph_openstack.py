@@ -493,7 +493,7 @@ def service_running(name, log=None, service=None, settle=SETTLE, init_timeout=IN
         return ret
     if ret["result"] is None:  # test=True: it would be started
         return ret
-    if not ret["changes"] and _watched_changed():
+    if not ret["changes"] and _watched_changes():
         # Salt restarts it next (mod_watch), which checks it then: the running process
         # still has the old files, so its health now says nothing about the new ones.
         return ret
@@ -515,22 +515,14 @@ def _watched_changes():
     return found
 
 
-def _watched_changed():
-    """True when a state this one watches changed earlier in this run."""
-    return bool(_watched_changes())
-
-
-def _restart_reasons(ignore):
-    """What in the watched changes this service reads: every change but the ini keys
-    (``section/key``) that match an ``ignore`` pattern (shell-style). None when the
-    changes cannot be seen (then a restart is due)."""
+def _only_ignored_changes(ignore):
+    """True when every watched change of this run is an ini option (``section/key``) that
+    matches an ``ignore`` pattern (shell-style); False when one is not, or when no watched
+    change can be seen (then a restart is due)."""
     changes = _watched_changes()
-    if not changes:
-        return None
-    return [f"{result.get('__id__')}: {key}" for kind, result in changes
-            for key in result["changes"]
-            if not (kind == "openstack_ini"
-                    and any(fnmatch.fnmatchcase(key, pattern) for pattern in ignore))]
+    return bool(changes) and all(
+        kind == "openstack_ini" and any(fnmatch.fnmatchcase(key, pattern) for pattern in ignore)
+        for kind, result in changes for key in result["changes"])
 
 
 def mod_watch(name, sfun=None, log=None, service=None, settle=SETTLE,
@@ -554,7 +546,7 @@ def mod_watch(name, sfun=None, log=None, service=None, settle=SETTLE,
     ret = _ret(name)
     if sfun != "service_running":
         return _fail(ret, f"Unable to trigger watch for ceph_openstack.{sfun}")
-    if ignore and _restart_reasons(ignore) == []:
+    if ignore and _only_ignored_changes(ignore):
         ret["comment"] = (f"{name} not restarted: the options that changed are not "
                           f"{name}'s ({', '.join(ignore)})")
         return ret

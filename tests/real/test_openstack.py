@@ -17,7 +17,6 @@ import time
 import pytest
 
 from lab import openstack
-from lab.images import ROLE_UNITS
 from lab.nodes import NODES
 from lab.openstack import wait
 from tests.integration.test_faults import failed_states
@@ -34,12 +33,6 @@ LOGS = {"cinder-volume": "/var/log/cinder/cinder-volume.log",
 def sh(nodes, node, script, check=True):
     """stdout of ``sh -c script`` inside ``node``."""
     return nodes.run(node, ["sh", "-c", script], check=check).stdout
-
-
-def pids(nodes):
-    """{(node, unit): MainPID} of every OpenStack unit the lab runs on the nodes."""
-    return {(node, unit): nodes.unit(node, unit)["MainPID"]
-            for node, role in NODES.items() for unit in ROLE_UNITS[role]}
 
 
 def started(nodes, node, unit):
@@ -68,7 +61,7 @@ def test_dry_run_on_fresh_nodes_predicts_the_first_run_and_changes_nothing(nodes
     mon = salt_cli.run("state.apply", "ceph_openstack", minion_tgt=MON)
     assert mon.returncode == 0, mon.stdout
     before = {node: files_of(nodes, node, paths) for node, paths in CONFIGS.items()}
-    units = pids(nodes)
+    units = nodes.unit_pids()
     for node in NODES:
         ret = salt_cli.run("state.apply", "ceph_openstack", "test=True", minion_tgt=node)
         states = {sid.split("_|-")[1]: s for sid, s in ret.data.items()}
@@ -83,7 +76,7 @@ def test_dry_run_on_fresh_nodes_predicts_the_first_run_and_changes_nothing(nodes
         assert sh(nodes, node, "test -e /etc/ceph && echo present || echo absent").strip() \
             == "absent"
     assert {node: files_of(nodes, node, paths) for node, paths in CONFIGS.items()} == before
-    assert pids(nodes) == units
+    assert nodes.unit_pids() == units
 
 
 # -- the rollout -----------------------------------------------------------------------------
@@ -99,13 +92,13 @@ def test_rollout_converges_and_a_second_one_changes_and_restarts_nothing(nodes, 
                         (CMP, "ceph_openstack-service-nova_compute"),
                         (CMP, "ceph_openstack-packages")):
         assert (node, state) in first, f"{node} {state} did not change in the first run"
-    units = pids(nodes)
+    units = nodes.unit_pids()
     start = time.monotonic()
     steps, failed = orchestrate(salt_run_cli)
     print(f"no-op orchestration on real nodes: {time.monotonic() - start:.1f} s")
     converged(steps, failed)
     assert changed(steps) == {}
-    assert pids(nodes) == units
+    assert nodes.unit_pids() == units
 
 
 def test_packages_files_and_owners_follow_debian(nodes):
@@ -147,12 +140,12 @@ def test_reconfiguring_the_packages_then_the_formula_changes_nothing(nodes, salt
     sh(nodes, CTL, "DEBIAN_FRONTEND=noninteractive dpkg-reconfigure cinder-common glance-common")
     sh(nodes, CMP, "DEBIAN_FRONTEND=noninteractive dpkg-reconfigure nova-common")
     assert {node: files_of(nodes, node, paths) for node, paths in CONFIGS.items()} == before
-    units = pids(nodes)
+    units = nodes.unit_pids()
     for node in NODES:
         ret = salt_cli.run("state.apply", "ceph_openstack", minion_tgt=node)
         changes = {sid: s["changes"] for sid, s in ret.data.items() if s["changes"]}
         assert changes == {}, node
-    assert pids(nodes) == units
+    assert nodes.unit_pids() == units
 
 
 # -- the services at work ----------------------------------------------------------------
@@ -244,14 +237,14 @@ def test_a_guest_with_an_rbd_disk_and_the_formulas_secret_starts(nodes, volume, 
 
 def test_a_backend_option_restarts_cinder_volume_once_and_nothing_else(
         nodes, salt_run_cli, real_pillar):
-    units = pids(nodes)
+    units = nodes.unit_pids()
     starts = started(nodes, CTL, "cinder-volume")
     real_pillar.edit({"ceph_openstack": {"cinder": {"backends": {"ceph": {
         "options": {"rbd_max_clone_depth": 4}}}}}})
     try:
         steps, failed = orchestrate(salt_run_cli)
         converged(steps, failed)
-        after = pids(nodes)
+        after = nodes.unit_pids()
         assert {key for key in units if after[key] != units[key]} == {(CTL, "cinder-volume")}
         assert started(nodes, CTL, "cinder-volume") == starts + 1
         assert "rbd_max_clone_depth = 4" in nodes.read(CTL, "/etc/cinder/cinder.conf")
@@ -262,7 +255,7 @@ def test_a_backend_option_restarts_cinder_volume_once_and_nothing_else(
             "backup": {"options": {"backup_ceph_chunk_size": 67108864}}}}})
         steps, failed = orchestrate(salt_run_cli)
         converged(steps, failed)
-        after = pids(nodes)
+        after = nodes.unit_pids()
         assert {key for key in units if after[key] != units[key]} == {(CTL, "cinder-backup")}
     finally:
         real_pillar.edit({})
@@ -292,14 +285,14 @@ def test_a_restart_that_fails_names_the_service_and_its_log_then_a_fix_converges
 
 def test_rotating_glances_key_restarts_glance_api_alone_and_glance_still_stores(
         nodes, salt_run_cli, ceph_lab):
-    units = pids(nodes)
+    units = nodes.unit_pids()
     old_key = nodes.read(CTL, "/etc/ceph/ceph.client.glance.keyring")
     ret = salt_run_cli.run("state.orchestrate", "orch.ceph_openstack_rotate",
                            'pillar={"ceph_openstack_rotate": {"clients": ["glance"]}}')
     steps = orch_steps(ret)
     converged(steps, {k: v[1] for k, v in steps.items() if v[0] is False})
     assert nodes.read(CTL, "/etc/ceph/ceph.client.glance.keyring") != old_key
-    after = pids(nodes)
+    after = nodes.unit_pids()
     assert {key for key in units if after[key] != units[key]} == {(CTL, "glance-api")}
     image_id = openstack.upload_image("after-rotation", os.urandom(1 << 20))
     assert openstack.image(image_id)["status"] == "active"
