@@ -77,19 +77,6 @@ def _say(message):
     print(f"node image: {message}", file=sys.stderr, flush=True)
 
 
-def ensure_host_tools():
-    """debootstrap and systemd-nspawn on the host (installed once, from Debian)."""
-    missing = [pkg for tool, pkg in (("debootstrap", "debootstrap"),
-                                     ("systemd-nspawn", "systemd-container"))
-               if shutil.which(tool) is None]
-    if missing:
-        _say(f"installing {' '.join(missing)}")
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends",
-                        *missing], check=True, env=env, stdout=subprocess.DEVNULL)
-
-
 def _salt_pin():
     with open(LOCK) as lock:
         for line in lock:
@@ -111,35 +98,16 @@ def build(role, suite=None):
         shutil.rmtree(image)
     except FileNotFoundError:
         pass
-    ensure_host_tools()
-    debs = os.path.join(release.ROOTS, f"{suite}.debs")
-    os.makedirs(debs, exist_ok=True)
+    release.ensure_host_packages({"debootstrap": "debootstrap",
+                                  "systemd-nspawn": "systemd-container"})
     work = image + ".building"
-    shutil.rmtree(work, ignore_errors=True)
-    mirror = release.mirror()
     start = time.monotonic()
     _say(f"building the Debian {suite} {role} image in {image} (once; several minutes)")
-    subprocess.run(["unshare", "--mount", "--propagation", "private", "--",
-                    "debootstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}",
-                    f"--cache-dir={debs}", suite, work, mirror],
-                   check=True, stdout=subprocess.DEVNULL)
+    debs = release.bootstrap(suite, work, include=BASE_PACKAGES)
     _say(f"debootstrap done in {time.monotonic() - start:.0f} s; installing "
          + " ".join(ROLE_PACKAGES[role]))
-    with open(os.path.join(work, "etc/apt/sources.list"), "w") as sources:
-        sources.write(f"deb {mirror} {suite} main\n")
-    policy = os.path.join(work, "usr/sbin/policy-rc.d")
-    with open(policy, "w") as out:
-        out.write("#!/bin/sh\nexit 101\n")  # nothing starts while the image is built
-    os.chmod(policy, 0o755)
-    archives = os.path.join(work, "var/cache/apt/archives")
-    release.move_debs(debs, archives, link=True)
-    shutil.copyfile("/etc/resolv.conf", os.path.join(work, "etc/resolv.conf"))
-    release.copy_apt_settings(work)
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive",
-           "LANG": "C.UTF-8"}
-    binds = ("/proc", "/sys", "/dev")
+    env, binds = release.BUILD_ENV, release.BUILD_BINDS
     apt = ["apt-get", "-q", "-o", "Dpkg::Use-Pty=0", "-o", "APT::Keep-Downloaded-Packages=true"]
-    release.chroot_run(work, ["apt-get", "update", "-qq"], binds, env)
     release.chroot_run(work, [*apt, "install", "-y", "--no-install-recommends",
                               *ROLE_PACKAGES[role], *SUITE_PACKAGES.get((suite, role), ())],
                        binds, env)
@@ -163,12 +131,13 @@ def build(role, suite=None):
     release.chroot_run(work, [*apt, "install", "-y", "--no-install-recommends",
                               "--download-only", *FORMULA_PACKAGES], binds, env)
     # The shared cache gets a copy of every .deb; the image keeps its own for the formula.
+    archives = os.path.join(work, "var/cache/apt/archives")
     for entry in os.listdir(archives):
         if entry.endswith(".deb") and not os.path.exists(os.path.join(debs, entry)):
             os.link(os.path.join(archives, entry), os.path.join(debs, entry))
     # The lab starts the OpenStack units itself, after their databases exist.
     release.chroot_run(work, ["systemctl", "disable", *ROLE_UNITS[role]], binds, env)
-    os.unlink(policy)
+    os.unlink(os.path.join(work, release.POLICY_RC_D))  # the node's services start as usual
     installed = subprocess.run(
         ["chroot", work, "dpkg-query", "-W", "-f", "${Package} ${Version}\\n",
          *ROLE_PACKAGES[role]], capture_output=True, text=True, check=True).stdout

@@ -118,6 +118,62 @@ def chroot_run(root, argv, binds=BINDS, env=None):
     subprocess.run(_enter(root, binds, argv), check=True, env=env)
 
 
+#: apt and dpkg inside a root being built: their environment and the host dirs bound there.
+BUILD_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive",
+             "LANG": "C.UTF-8"}
+BUILD_BINDS = ("/proc", "/sys", "/dev")
+
+#: In a root being built, this refuses every service start (invoke-rc.d's policy).
+POLICY_RC_D = "usr/sbin/policy-rc.d"
+
+
+def ensure_host_packages(commands):
+    """Install, from Debian, the package of each ``{command: package}`` whose command the
+    host lacks."""
+    missing = [package for command, package in commands.items()
+               if shutil.which(command) is None]
+    if missing:
+        _say(f"installing {' '.join(missing)}")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends",
+                        *missing], check=True, env=env, stdout=subprocess.DEVNULL)
+
+
+def bootstrap(suite, work, include=()):
+    """A new ``debootstrap --variant=minbase`` root of ``suite`` (with the ``include``d
+    packages) in ``work``, ready for apt: the host's mirror and apt settings, its package
+    lists fetched, no service allowed to start (policy-rc.d), and the shared .deb cache of
+    the suite linked into its apt cache. Returns that cache's directory."""
+    ensure_host_packages({"debootstrap": "debootstrap"})
+    debs = os.path.join(ROOTS, f"{suite}.debs")
+    os.makedirs(debs, exist_ok=True)
+    shutil.rmtree(work, ignore_errors=True)
+    mirror_uri = mirror()
+    # In a private mount namespace: debootstrap mounts /proc and /sys in the new root.
+    argv = ["unshare", "--mount", "--propagation", "private", "--",
+            "debootstrap", "--variant=minbase", f"--cache-dir={debs}"]
+    if include:
+        argv.append(f"--include={','.join(include)}")
+    argv += [suite, work, mirror_uri]
+    if not os.path.exists(f"/usr/share/debootstrap/scripts/{suite}"):
+        # An older debootstrap does not know the newest suites; testing is built like sid.
+        argv.append("/usr/share/debootstrap/scripts/sid")
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+    with open(os.path.join(work, "etc/apt/sources.list"), "w") as sources:
+        sources.write(f"deb {mirror_uri} {suite} main\n")
+    policy = os.path.join(work, POLICY_RC_D)
+    with open(policy, "w") as out:
+        out.write("#!/bin/sh\nexit 101\n")
+    os.chmod(policy, 0o755)
+    # apt inside the root takes its .debs from the shared cache.
+    move_debs(debs, os.path.join(work, "var/cache/apt/archives"), link=True)
+    shutil.copyfile("/etc/resolv.conf", os.path.join(work, "etc/resolv.conf"))
+    copy_apt_settings(work)
+    chroot_run(work, ["apt-get", "update", "-qq"], BUILD_BINDS, BUILD_ENV)
+    return debs
+
+
 def build(name):
     """Build the root of release ``name`` unless cached; returns its path."""
     suite, version = RELEASES[name]
@@ -125,47 +181,16 @@ def build(name):
     stamp = os.path.join(root, ".ceph_openstack-root")
     if os.path.exists(stamp):
         return root
-    if shutil.which("debootstrap") is None:
-        _say("installing debootstrap")
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends",
-                        "debootstrap"], check=True, env=env, stdout=subprocess.DEVNULL)
-    debs = os.path.join(ROOTS, f"{suite}.debs")
-    os.makedirs(debs, exist_ok=True)
     work = root + ".building"
-    shutil.rmtree(work, ignore_errors=True)
-    mirror_uri = mirror()
     start = time.monotonic()
     _say(f"building a Debian {suite} root for Ceph {name} in {root} "
          "(once; about 1-3 minutes)")
-    # In a private mount namespace: debootstrap mounts /proc and /sys in the new root.
-    argv = ["unshare", "--mount", "--propagation", "private", "--",
-            "debootstrap", "--variant=minbase", f"--cache-dir={debs}", suite, work, mirror_uri]
-    if not os.path.exists(f"/usr/share/debootstrap/scripts/{suite}"):
-        # An older debootstrap does not know the newest suites; testing is built like sid.
-        argv.append("/usr/share/debootstrap/scripts/sid")
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+    debs = bootstrap(suite, work)
     _say(f"debootstrap done in {time.monotonic() - start:.0f} s; installing {' '.join(PACKAGES)}")
-    with open(os.path.join(work, "etc/apt/sources.list"), "w") as sources:
-        sources.write(f"deb {mirror_uri} {suite} main\n")
-    # No service may start inside the root during installation.
-    policy = os.path.join(work, "usr/sbin/policy-rc.d")
-    with open(policy, "w") as out:
-        out.write("#!/bin/sh\nexit 101\n")
-    os.chmod(policy, 0o755)
-    # apt inside the root takes its .debs from the shared cache and leaves new ones there.
-    archives = os.path.join(work, "var/cache/apt/archives")
-    move_debs(debs, archives, link=True)
-    shutil.copyfile("/etc/resolv.conf", os.path.join(work, "etc/resolv.conf"))
-    copy_apt_settings(work)
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive",
-           "LANG": "C.UTF-8"}
-    binds = ("/proc", "/sys", "/dev")
-    chroot_run(work, ["apt-get", "update", "-qq"], binds, env)
     chroot_run(work, ["apt-get", "install", "-y", "-q", "--no-install-recommends",
-                       *PACKAGES], binds, env)
-    move_debs(archives, debs, link=False)
+                      *PACKAGES], BUILD_BINDS, BUILD_ENV)
+    # The shared cache keeps the .debs (new ones too); no service ever starts in the root.
+    move_debs(os.path.join(work, "var/cache/apt/archives"), debs, link=False)
     # The package lists (~60 MB) are of no use once installed.
     subprocess.run(["find", os.path.join(work, "var/lib/apt/lists"), "-type", "f", "-delete"],
                    check=True)
