@@ -166,16 +166,18 @@ def test_a_unit_systemd_does_not_know_is_reported_not_installed(loaders):
                                  "no unit ceph-openstack-no-such-unit)")
 
 
-def test_verify_reads_the_services_of_the_nodes_roles(loaders):
+@pytest.mark.parametrize("roles, services", [
+    (["controller", "compute"], ["cinder_backup", "cinder_volume", "glance_api", "nova_compute"]),
+    (["compute"], ["nova_compute"]),
+    (["mon"], []),
+])
+def test_verify_reads_the_services_of_the_nodes_roles(loaders, roles, services):
     """settings.jinja (what verify reads) names the services the role SLS restart."""
-    def services_for(role):
-        loaders.grains["role"] = role
-        return loaders.modules.slsutil.renderer("salt://ceph_openstack/settings.jinja",
-                                                default_renderer="jinja|json")["services"]
-
-    both = services_for(["controller", "compute"])
-    assert both["cinder_volume"] == {"unit": "cinder-volume",
-                                     "log": "/var/log/cinder/cinder-volume.log"}
-    assert sorted(both) == ["cinder_backup", "cinder_volume", "glance_api", "nova_compute"]
-    assert sorted(services_for("compute")) == ["nova_compute"]
-    assert services_for("mon") == {}
+    # One role set per loader: Salt 3006's modules keep the grains they were loaded with.
+    loaders.grains["role"] = roles
+    found = loaders.modules.slsutil.renderer("salt://ceph_openstack/settings.jinja",
+                                             default_renderer="jinja|json")["services"]
+    assert sorted(found) == services
+    if "cinder_volume" in services:
+        assert found["cinder_volume"] == {"unit": "cinder-volume",
+                                          "log": "/var/log/cinder/cinder-volume.log"}
