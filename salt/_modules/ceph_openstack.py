@@ -130,7 +130,8 @@ def _ini(path):
 
 
 def _rbd_users(settings):
-    """(file, pool, user, secret uuid) for every RBD user the local config files name."""
+    """(file, pool, user, secret uuid, ceph conf) for every RBD user the local config files
+    name; the conf is the one the file names for it (None: OpenStack's default)."""
     paths = settings["paths"]
     found = []
     cinder = _ini(paths["cinder_conf"]) or {}
@@ -138,22 +139,34 @@ def _rbd_users(settings):
     for backend in filter(None, str(default.get("enabled_backends", "")).split(",")):
         section = cinder.get(backend.strip(), {})
         found.append((paths["cinder_conf"], section.get("rbd_pool"), section.get("rbd_user"),
-                      section.get("rbd_secret_uuid")))
+                      section.get("rbd_secret_uuid"), section.get("rbd_ceph_conf")))
     if "ceph" in str(default.get("backup_driver", "")).lower():
         found.append((paths["cinder_conf"], default.get("backup_ceph_pool"),
-                      default.get("backup_ceph_user"), None))
+                      default.get("backup_ceph_user"), None, default.get("backup_ceph_conf")))
     glance = _ini(paths["glance_conf"]) or {}
     for store in str(glance.get("DEFAULT", {}).get("enabled_backends", "")).split(","):
         name, _, kind = store.partition(":")
         if kind.strip() == "rbd":
             section = glance.get(name.strip(), {})
             found.append((paths["glance_conf"], section.get("rbd_store_pool"),
-                          section.get("rbd_store_user"), None))
+                          section.get("rbd_store_user"), None,
+                          section.get("rbd_store_ceph_conf")))
     libvirt = (_ini(paths["nova_conf"]) or {}).get("libvirt", {})
     if libvirt.get("images_type") == "rbd":
         found.append((paths["nova_conf"], libvirt.get("images_rbd_pool"),
-                      libvirt.get("rbd_user"), libvirt.get("rbd_secret_uuid")))
+                      libvirt.get("rbd_user"), libvirt.get("rbd_secret_uuid"),
+                      libvirt.get("images_rbd_ceph_conf")))
     return found
+
+
+def _client_of(settings, user, conf):
+    """The pillar client (settings ``clients`` entry) that ``user`` is on the cluster whose
+    conf is ``conf`` (None: the main cluster), or None."""
+    conf = conf or settings["paths"]["ceph_conf_real"]
+    for client in settings["clients"].values():
+        if client.get("client") == user and client.get("conf_real") == conf:
+            return client
+    return None
 
 
 def verify(settle=SETTLE, **kwargs):
@@ -184,19 +197,24 @@ def verify(settle=SETTLE, **kwargs):
         salt '*' ceph_openstack.verify settle=10
     """
     settings = _settings()
-    clients = settings["clients"]
     checks = {}
-    for path, pool, user, secret_uuid in _rbd_users(settings):
+    for path, pool, user, secret_uuid, conf in _rbd_users(settings):
+        client = _client_of(settings, user, conf)
         label = f"{path}: client.{user} on pool {pool}"
-        if user not in clients:
-            checks[label] = f"client.{user} is not in pillar ceph_openstack:clients"
+        if client is None:
+            checks[label] = (f"client.{user} of the cluster of {conf} is not in pillar "
+                             "ceph_openstack:clients nor in ceph_openstack:clusters:<name>:"
+                             "clients" if conf else
+                             f"client.{user} is not in pillar ceph_openstack:clients")
             continue
-        keyring = clients[user]["keyring"]
+        if client["cluster"] != settings["cluster"]:
+            label += f" of cluster {client['cluster']}"
+        keyring = client["keyring"]
         if not os.path.exists(keyring):
             checks[label] = f"keyring {keyring} is missing"
             continue
-        conn = _conn(dict(kwargs, conf=settings["paths"]["ceph_conf"], client_id=user,
-                          keyring=keyring, cluster=settings["cluster"]))
+        conn = _conn(dict(kwargs, conf=client["conf"], client_id=user, keyring=keyring,
+                          cluster=client["cluster"]))
         try:
             __utils__["ceph_cli.run"](__salt__["cmd.run_all"], conn,
                                       ["ls", "--pool", pool], binary="rbd")

@@ -18,6 +18,11 @@ Mine entries (published by the mon role, all changed ones in one ``mine.update``
     The access rule (``allow_tgt``) of each key the mon published, as JSON,
     readable by the mons: how a mon sees that ``targets`` or a client's roles
     changed since it published a key.
+
+Those are the main cluster's. Another cluster of the pillar (``ceph_openstack:clusters``)
+has the same entries with ``@<cluster>`` appended (``ceph_openstack_key_cinder@dr``),
+published by its own mons: the states take that cluster's name as ``ceph_cluster``
+(None: the main one).
 """
 
 import fnmatch
@@ -50,9 +55,32 @@ def _fail(ret, comment):
     return ret
 
 
-def key_alias(client):
+def _suffix(ceph_cluster):
+    """What a mine alias of cluster ``ceph_cluster`` ends with ('@' is in no name)."""
+    return f"@{ceph_cluster}" if ceph_cluster else ""
+
+
+def key_alias(client, ceph_cluster=None):
     """The mine alias that carries ``client.<client>``'s key."""
-    return f"ceph_openstack_key_{client}"
+    return f"ceph_openstack_key_{client}{_suffix(ceph_cluster)}"
+
+
+def _cluster_alias(ceph_cluster=None):
+    return CLUSTER_ALIAS + _suffix(ceph_cluster)
+
+
+def _access_alias(ceph_cluster=None):
+    return ACCESS_ALIAS + _suffix(ceph_cluster)
+
+
+def _cluster_pillar(ceph_cluster=None):
+    """``(settings, pillar key prefix)`` of a cluster: the top-level keys for the main
+    one, ``ceph_openstack:clusters:<name>`` for another."""
+    pillar = __pillar__.get("ceph_openstack", {}) or {}
+    if not ceph_cluster:
+        return pillar, "ceph_openstack:"
+    found = (pillar.get("clusters") or {}).get(ceph_cluster) or {}
+    return found, f"ceph_openstack:clusters:{ceph_cluster}:"
 
 
 def _acl(roles, targets):
@@ -61,9 +89,21 @@ def _acl(roles, targets):
     return " or ".join(f"( {targets[role]} )" for role in wanted)
 
 
-def _pillar_key(client):
-    clients = __pillar__.get("ceph_openstack", {}).get("clients", {}) or {}
+def _pillar_key(client, ceph_cluster=None):
+    clients = _cluster_pillar(ceph_cluster)[0].get("clients") or {}
     return (clients.get(client) or {}).get("key")
+
+
+def _formula_aliases():
+    """The mine aliases of every cluster's facts, access record and client keys."""
+    pillar = __pillar__.get("ceph_openstack", {}) or {}
+    clusters = [None] + sorted(pillar.get("clusters") or {})
+    aliases = set()
+    for name in clusters:
+        clients = _cluster_pillar(name)[0].get("clients") or {}
+        aliases |= {_cluster_alias(name), _access_alias(name)}
+        aliases |= {key_alias(client, name) for client in clients}
+    return aliases
 
 
 def _mine(tgt, tgt_type, alias):
@@ -71,14 +111,12 @@ def _mine(tgt, tgt_type, alias):
     ``{minion: value}`` of mine entry ``alias`` on the minions of ``tgt``.
 
     The first call of a run fetches every alias of this formula (each client
-    key and the cluster facts) from those minions in one ``mine.get``, so a
-    run asks the master once per target, not once per state.
+    key and the cluster facts, of every cluster) from those minions in one
+    ``mine.get``, so a run asks the master once per target, not once per state.
     """
     cache = __context__.setdefault("ceph_openstack.mine", {})
     if (tgt, alias) not in cache:
-        clients = (__pillar__.get("ceph_openstack", {}) or {}).get("clients") or {}
-        aliases = sorted({key_alias(client) for client in clients}
-                         | {CLUSTER_ALIAS, ACCESS_ALIAS, alias})
+        aliases = sorted(_formula_aliases() | {alias})
         found = __salt__["mine.get"](tgt, aliases, tgt_type=tgt_type) or {}
         for name in aliases:
             cache[(tgt, name)] = dict(found.get(name) or {})
@@ -90,26 +128,29 @@ def _mine_value(alias, targets):
     return values[0] if values else None
 
 
-def _client_key(client, targets):
+def _client_key(client, targets, ceph_cluster=None):
     """The key of client.<client>: pre-generated in pillar, else published by a mon."""
-    key = _pillar_key(client)
+    key = _pillar_key(client, ceph_cluster)
     if key:
         return key, None
-    key = _mine_value(key_alias(client), targets)
+    key = _mine_value(key_alias(client, ceph_cluster), targets)
     if key:
         return key, None
+    prefix = _cluster_pillar(ceph_cluster)[1]
+    of = f" of cluster {ceph_cluster}" if ceph_cluster else ""
     return None, (
-        f"no key for client.{client}: it is neither in pillar "
-        f"(ceph_openstack:clients:{client}:key) nor published by a mon yet. Apply the mon "
+        f"no key for client.{client}{of}: it is neither in pillar "
+        f"({prefix}clients:{client}:key) nor published by a mon yet. Apply the mon "
         f"role first: salt -C '{targets['mon']}' state.apply ceph_openstack "
         "(or run the orchestration: salt-run state.orchestrate orch.ceph_openstack)"
     )
 
 
-def client_present(name, caps, **connection):
+def client_present(name, caps, ceph_cluster=None, **connection):
     """
     Ensure cephx user ``client.<name>`` exists with exactly ``caps``; with a
-    pre-generated key in pillar (``ceph_openstack:clients:<name>:key``), Ceph
+    pre-generated key in pillar (``ceph_openstack:clients:<name>:key``, or
+    ``ceph_openstack:clusters:<ceph_cluster>:clients:<name>:key``), Ceph
     holds that key.
 
     .. code-block:: yaml
@@ -119,7 +160,7 @@ def client_present(name, caps, **connection):
             - caps: {mon: profile rbd, osd: profile rbd pool=volumes}
     """
     return __states__["cephauth.present"](
-        f"client.{name}", caps=caps, key=_pillar_key(name), **connection
+        f"client.{name}", caps=caps, key=_pillar_key(name, ceph_cluster), **connection
     )
 
 
@@ -135,9 +176,9 @@ def _entry(function, args, allow_tgt):
             {"allow_tgt": allow_tgt}, {"allow_tgt_type": "compound"}]
 
 
-def _access_record(me):
+def _access_record(me, alias=ACCESS_ALIAS):
     """``{alias: allow_tgt}`` of the keys this mon published last (its access record)."""
-    record = _mine(me, "glob", ACCESS_ALIAS).get(me)
+    record = _mine(me, "glob", alias).get(me)
     if isinstance(record, str):
         try:
             record = json.loads(record)
@@ -163,7 +204,8 @@ def _summary(stale, access, withdrawn, pending, test):
     return comment
 
 
-def published(name="ceph_openstack", clients=None, targets=None, **connection):
+def published(name="ceph_openstack", clients=None, targets=None, ceph_cluster=None,
+              **connection):
     """
     Publish the cluster facts and each client's key in the Salt mine, every
     entry that is missing, stale or readable by the wrong minions in one
@@ -186,6 +228,10 @@ def published(name="ceph_openstack", clients=None, targets=None, **connection):
     A key that cannot be read (its user is missing) fails the state, naming
     the client, after the other entries are published.
 
+    ceph_cluster
+        The pillar's cluster these are of (``ceph_openstack:clusters:<name>``);
+        None for the main one. Its entries' aliases end with ``@<name>``.
+
     .. code-block:: yaml
 
         ceph_openstack-published:
@@ -197,14 +243,15 @@ def published(name="ceph_openstack", clients=None, targets=None, **connection):
     ret = _ret(name)
     clients = clients or {}
     wanted, problems, pending, unread = {}, [], [], set()
+    cluster_alias, access_alias = _cluster_alias(ceph_cluster), _access_alias(ceph_cluster)
     try:
         facts = __salt__["ceph_openstack.cluster_info"](**connection)
-        wanted[CLUSTER_ALIAS] = (_entry("ceph_openstack.cluster_info", [], "*"), facts)
+        wanted[cluster_alias] = (_entry("ceph_openstack.cluster_info", [], "*"), facts)
     except CommandExecutionError as exc:
         problems.append(f"cannot read the cluster's fsid and mon host: {exc.strerror}")
     access = {}
     for client, roles in sorted(clients.items()):
-        entity, alias = f"client.{client}", key_alias(client)
+        entity, alias = f"client.{client}", key_alias(client, ceph_cluster)
         try:
             key = __salt__["cephauth.get_key"](entity, **connection)
         except CommandExecutionError as exc:
@@ -218,7 +265,7 @@ def published(name="ceph_openstack", clients=None, targets=None, **connection):
         wanted[alias] = (_entry("cephauth.get_key", [entity], access[alias]), key)
 
     me = __grains__["id"]
-    record = _access_record(me)
+    record = _access_record(me, access_alias)
     stale = sorted(
         alias for alias, (_, current) in wanted.items()
         if not _same(_mine(me, "glob", alias).get(me), current)
@@ -248,7 +295,7 @@ def published(name="ceph_openstack", clients=None, targets=None, **connection):
     elif stale or new_record != record:
         functions = {alias: wanted[alias][0] for alias in stale}
         if new_record != record:
-            functions[ACCESS_ALIAS] = _entry(
+            functions[access_alias] = _entry(
                 "test.echo", [json.dumps(new_record, sort_keys=True)], targets["mon"])
         if not _mine_update(functions):
             return _fail(ret, "mine.update failed; is the master reachable?")
@@ -256,7 +303,7 @@ def published(name="ceph_openstack", clients=None, targets=None, **connection):
             __salt__["mine.delete"](alias)
         for alias in stale:
             _mine(me, "glob", alias)[me] = wanted[alias][1]
-        _mine(me, "glob", ACCESS_ALIAS)[me] = json.dumps(new_record, sort_keys=True)
+        _mine(me, "glob", access_alias)[me] = json.dumps(new_record, sort_keys=True)
         ret["changes"] = changes
         ret["comment"] = _summary(stale, moved, withdrawn, [], test=False) or (
             "the access record is up to date")
@@ -268,7 +315,8 @@ def published(name="ceph_openstack", clients=None, targets=None, **connection):
     return ret
 
 
-def ceph_conf(name, targets, fsid=None, mon_host=None, client=None, **kwargs):
+def ceph_conf(name, targets, fsid=None, mon_host=None, client=None, ceph_cluster=None,
+              **kwargs):
     """
     Manage ``[global] fsid`` and ``mon host`` (and ``[client]`` options) in a
     ceph.conf on an OpenStack node, other lines untouched, mode 0644.
@@ -277,6 +325,7 @@ def ceph_conf(name, targets, fsid=None, mon_host=None, client=None, **kwargs):
     cluster facts a mon published. The directory must exist (ceph-common
     creates ``/etc/ceph``; the formula installs it first): a real run fails
     without it, ``test=True`` predicts the new file and names the directory.
+    ``ceph_cluster`` names another cluster of the pillar (None: the main one).
 
     .. code-block:: yaml
 
@@ -286,13 +335,14 @@ def ceph_conf(name, targets, fsid=None, mon_host=None, client=None, **kwargs):
             - client: {rbd cache: true}
     """
     if not (fsid and mon_host):
-        facts = _mine_value(CLUSTER_ALIAS, targets) or {}
+        facts = _mine_value(_cluster_alias(ceph_cluster), targets) or {}
         fsid = fsid or facts.get("fsid")
         mon_host = mon_host or facts.get("mon_host")
     if not (fsid and mon_host):
+        prefix = _cluster_pillar(ceph_cluster)[1]
         return _fail(_ret(name), (
-            "fsid and mon host are unknown: set ceph_openstack:fsid and "
-            "ceph_openstack:mon_host in pillar, or apply the mon role first: "
+            f"fsid and mon host are unknown: set {prefix}fsid and "
+            f"{prefix}mon_host in pillar, or apply the mon role first: "
             f"salt -C '{targets['mon']}' state.apply ceph_openstack"
         ))
     sections = {"global": {"fsid": fsid, "mon host": mon_host}}
@@ -302,10 +352,11 @@ def ceph_conf(name, targets, fsid=None, mon_host=None, client=None, **kwargs):
     return __states__["openstack_ini.options_present"](name, sections=sections, **kwargs)
 
 
-def keyring(name, client, targets, user=None, group=None, mode="0640"):
+def keyring(name, client, targets, user=None, group=None, mode="0640", ceph_cluster=None):
     """
     Write the keyring of client.<client> at ``name`` with that owner and mode;
-    the key comes from pillar or from the mine (published by a mon).
+    the key comes from pillar or from the mine (published by a mon of
+    ``ceph_cluster``, another cluster of the pillar; None: the main one).
 
     .. code-block:: yaml
 
@@ -315,7 +366,7 @@ def keyring(name, client, targets, user=None, group=None, mode="0640"):
             - user: cinder
             - group: cinder
     """
-    key, problem = _client_key(client, targets)
+    key, problem = _client_key(client, targets, ceph_cluster)
     if problem:
         return _fail(_ret(name), problem)
     return __states__["cephauth.keyring_present"](
@@ -323,10 +374,17 @@ def keyring(name, client, targets, user=None, group=None, mode="0640"):
     )
 
 
-def libvirt_secret(name, client, targets, uri=None):
+def _secret_usage(client, ceph_cluster=None):
+    """The usage name of a client's libvirt secret (libvirt allows one secret per usage
+    name, so a client of another cluster of the same name needs its own)."""
+    return f"{ceph_cluster + '.' if ceph_cluster else ''}client.{client} secret"
+
+
+def libvirt_secret(name, client, targets, uri=None, ceph_cluster=None):
     """
     Ensure the libvirt secret ``name`` (a UUID) holds client.<client>'s key,
-    with usage ``client.<client> secret``. When the UUID changed in pillar, the
+    with usage ``client.<client> secret`` (``<ceph_cluster>.client.<client>
+    secret`` for a client of another cluster). When the UUID changed in pillar, the
     old secret is undefined if no libvirt domain uses it, and kept (the state
     fails, naming the domains) if one does. Where libvirt is not installed yet
     (neither libvirt-python nor virsh), a real run fails and ``test=True``
@@ -338,18 +396,17 @@ def libvirt_secret(name, client, targets, uri=None):
           ceph_openstack.libvirt_secret:
             - client: cinder
     """
-    key, problem = _client_key(client, targets)
+    key, problem = _client_key(client, targets, ceph_cluster)
     if problem:
         return _fail(_ret(name), problem)
+    usage = _secret_usage(client, ceph_cluster)
     if "virtsecret.present" not in __states__:
-        return _libvirt_missing(name, client)
+        return _libvirt_missing(name, usage)
     kwargs = {"uri": uri} if uri else {}
-    return __states__["virtsecret.present"](
-        name, usage=f"client.{client} secret", value=key, replace=True, **kwargs
-    )
+    return __states__["virtsecret.present"](name, usage=usage, value=key, replace=True, **kwargs)
 
 
-def _libvirt_missing(name, client):
+def _libvirt_missing(name, usage):
     """``libvirt_secret`` where neither libvirt-python nor virsh is installed (the virtsecret
     modules do not load). A real run fails. Under ``test=True`` the secret is predicted, as
     Salt's ``service.running`` predicts a service that is not present yet: a package the run
@@ -362,7 +419,7 @@ def _libvirt_missing(name, client):
     changes = {"defined": {"old": None, "new": uuid}, "value": {"old": None, "new": "set"}}
     ret.update(result=None, changes=changes,
                comment=f"libvirt is not installed yet; once it is, would be: secret {uuid} "
-                       f"defined with usage ceph 'client.{client} secret'; value set")
+                       f"defined with usage ceph '{usage}'; value set")
     return ret
 
 

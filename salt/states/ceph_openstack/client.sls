@@ -1,9 +1,10 @@
-{#- ceph.conf and the client keyrings of an OpenStack node, for all its roles at once (grain
-    `role`), so that a node that is both controller and compute has them once. A keyring
-    both roles read (cinder's, by default) is owned by the controller's service user, with
-    nova's group; ceph.conf has the guests' [client] options when the node is a compute. #}
-{%- from "ceph_openstack/map.jinja" import co, paths, keyring_path, roles, pkgs, problems,
-    keyring_owners as owners with context %}
+{#- ceph.conf and the client keyrings of an OpenStack node, of each cluster it uses, for all
+    its roles at once (grain `role`), so that a node that is both controller and compute has
+    them once. A keyring both roles read (cinder's, by default) is owned by the controller's
+    service user, with nova's group; ceph.conf has the guests' [client] options when the
+    node is a compute. #}
+{%- from "ceph_openstack/map.jinja" import co, clusters, node_keyrings, keyring_path, conf_id,
+    roles, pkgs, problems with context %}
 {#- Written after the packages (ceph-common creates /etc/ceph), when the formula installs
     them (ceph_openstack:packages:manage). #}
 {%- macro require_packages() %}
@@ -17,26 +18,43 @@ include:
   - ceph_openstack.common
 {#- A pillar with a problem: nothing but the check of ceph_openstack.validate. #}
 {%- if not problems %}
+{#- The main cluster's conf always; another cluster's where this node holds one of its
+    keyrings. A cluster not named `ceph` names its keyrings in [client]: glance_store,
+    nova and cinder-backup open librados with the conf file and no cluster name, which
+    would look for ceph.client.<id>.keyring. #}
+{%- for name, on in clusters.items()
+      if on.main or node_keyrings.values() | selectattr('cluster', 'equalto', name) | list %}
+{%-   set options = dict(co.compute_client) if 'compute' in roles else {} %}
+{%-   if name != 'ceph' %}
+{%-     do options.update({'keyring': co.lookup.ceph_dir ~ '/' ~ name ~ '.$name.keyring'}) %}
+{%-   endif %}
 
-ceph_openstack-ceph-conf:
+{{ conf_id(name) }}:
   ceph_openstack.ceph_conf:
-    - name: {{ paths.ceph_conf | json }}
-    - targets: {{ co.targets | json }}
-    - fsid: {{ co.fsid | json }}
-    - mon_host: {{ co.mon_host | json }}
-{%- if 'compute' in roles %}
-    - client: {{ co.compute_client | json }}
-{%- endif %}
+    - name: {{ on.conf | json }}
+    - targets: {{ on.targets | json }}
+    - fsid: {{ on.fsid | json }}
+    - mon_host: {{ on.mon_host | json }}
+{%-   if on.arg %}
+    - ceph_cluster: {{ on.arg | json }}
+{%-   endif %}
+{%-   if options %}
+    - client: {{ options | json }}
+{%-   endif %}
 {{- require_packages() }}
-{%- for client, owner in owners.items() %}
+{%- endfor %}
+{%- for key, keyring in node_keyrings.items() %}
 
-ceph_openstack-keyring-{{ client }}:
+ceph_openstack-keyring-{{ key }}:
   ceph_openstack.keyring:
-    - name: {{ keyring_path(client) | json }}
-    - client: {{ client | json }}
-    - targets: {{ co.targets | json }}
-    - user: {{ owner[0] | json }}
-    - group: {{ owner[1] | json }}
+    - name: {{ keyring_path(keyring.client, keyring.cluster) | json }}
+    - client: {{ keyring.client | json }}
+    - targets: {{ clusters[keyring.cluster].targets | json }}
+{%-   if keyring.arg %}
+    - ceph_cluster: {{ keyring.arg | json }}
+{%-   endif %}
+    - user: {{ keyring.user | json }}
+    - group: {{ keyring.group | json }}
     - mode: '0640'
 {{- require_packages() }}
 {%- endfor %}

@@ -1,16 +1,11 @@
 {#- Compute role: ceph.conf with the guests' [client] options, their socket and log
-    directories, the client keyring nova uses, the libvirt secrets, and nova.conf [libvirt]. #}
-{%- from "ceph_openstack/map.jinja" import co, paths, problems, service_clients
-    with context %}
+    directories, the client keyrings (ceph_openstack.client), the libvirt secrets (one per
+    cluster and client), and nova.conf [libvirt] (Nova's disks on their own cluster). #}
+{%- from "ceph_openstack/map.jinja" import co, paths, problems, service_clients, clusters,
+    watch_ceph with context %}
 {%- set lookup = co.lookup %}
 {%- set secrets = co.libvirt.secrets %}
 {%- set nova = co.nova %}
-{#- The keyrings of this node come from ceph_openstack.client; nova-compute watches its own
-    client's (map.jinja service_clients). #}
-{%- set keyrings = [] %}
-{%- for client, spec in co.clients.items() if 'compute' in spec.get('roles', []) %}
-{%-   do keyrings.append('ceph_openstack-keyring-' ~ client) %}
-{%- endfor %}
 include:
   - ceph_openstack.validate
   - ceph_openstack.client
@@ -29,12 +24,16 @@ ceph_openstack-guest-{{ kind }}-dir:
 {%- endfor %}
 
 {%- for name, secret in secrets.items() %}
+{%-   set on = clusters[secret.get('cluster') or co.cluster] %}
 
 ceph_openstack-libvirt-secret-{{ name }}:
   ceph_openstack.libvirt_secret:
     - name: {{ secret.uuid | json }}
     - client: {{ secret.client | json }}
-    - targets: {{ co.targets | json }}
+    - targets: {{ on.targets | json }}
+{%-   if on.arg %}
+    - ceph_cluster: {{ on.arg | json }}
+{%-   endif %}
 {%-   if lookup.libvirt_uri %}
     - uri: {{ lookup.libvirt_uri | json }}
 {%-   endif %}
@@ -44,7 +43,7 @@ ceph_openstack-libvirt-secret-{{ name }}:
 {%-   set libvirt = {
         'images_type': 'rbd',
         'images_rbd_pool': nova.pool,
-        'images_rbd_ceph_conf': paths.ceph_conf_real,
+        'images_rbd_ceph_conf': clusters[nova.get('cluster') or co.cluster].conf_real,
         'rbd_user': nova.client,
       } %}
 {%-   do libvirt.update({'rbd_secret_uuid': secrets[nova.secret].uuid}) %}
@@ -70,11 +69,7 @@ ceph_openstack-service-nova_compute:
 {%-     endif %}
     - watch:
       - openstack_ini: ceph_openstack-nova-conf
-      - ceph_openstack: ceph_openstack-ceph-conf
-{%-     for client in service_clients.compute.nova_compute
-          if 'ceph_openstack-keyring-' ~ client in keyrings %}
-      - ceph_openstack: ceph_openstack-keyring-{{ client }}
-{%-     endfor %}
+{{- watch_ceph(service_clients.compute.nova_compute) }}
 {%-   endif %}
 {%- endif %}
 {%- endif %}

@@ -1,16 +1,16 @@
 {#- Controller role: ceph.conf, keyrings for glance, cinder and cinder-backup, and the Ceph
     options of cinder.conf and glance-api.conf; services restart when those change, and
     must then stay up (ceph_openstack.service_running). #}
-{%- from "ceph_openstack/map.jinja" import co, paths, problems, service_clients
-    with context %}
+{%- from "ceph_openstack/map.jinja" import co, paths, problems, service_clients, clusters,
+    glance_stores, watch_ceph with context %}
 {%- set lookup = co.lookup %}
 {%- set secrets = co.libvirt.secrets %}
 {%- set glance = co.glance %}
-{#- The keyrings themselves come from ceph_openstack.client; the services watch these. #}
-{%- set keyrings = [] %}
-{%- for client, spec in co.clients.items() if 'controller' in spec.get('roles', []) %}
-{%-   do keyrings.append('ceph_openstack-keyring-' ~ client) %}
-{%- endfor %}
+{#- Where a part's cluster is: the conf of that cluster (default: the main one), and the
+    `rbd_cluster_name` Cinder needs for a cluster not named `ceph`. #}
+{%- macro conf_of(part) -%}
+{{ clusters[part.get('cluster') or co.cluster].conf_real }}
+{%- endmacro %}
 include:
   - ceph_openstack.validate
   - ceph_openstack.client
@@ -28,9 +28,12 @@ include:
         'volume_driver': 'cinder.volume.drivers.rbd.RBDDriver',
         'volume_backend_name': name,
         'rbd_pool': backend.pool,
-        'rbd_ceph_conf': paths.ceph_conf_real,
+        'rbd_ceph_conf': conf_of(backend) | string,
         'rbd_user': backend.client,
       } %}
+{%-   if (backend.get('cluster') or co.cluster) != 'ceph' %}
+{%-     do section.update({'rbd_cluster_name': backend.get('cluster') or co.cluster}) %}
+{%-   endif %}
 {%-   if backend.secret %}
 {%-     do section.update({'rbd_secret_uuid': secrets[backend.secret].uuid}) %}
 {%-   endif %}
@@ -40,7 +43,7 @@ include:
 {%- if cinder.backup %}
 {%-   do cinder_sections.DEFAULT.update({
         'backup_driver': 'cinder.backup.drivers.ceph.CephBackupDriver',
-        'backup_ceph_conf': paths.ceph_conf_real,
+        'backup_ceph_conf': conf_of(cinder.backup) | string,
         'backup_ceph_user': cinder.backup.client,
         'backup_ceph_pool': cinder.backup.pool,
       }) %}
@@ -58,23 +61,28 @@ ceph_openstack-cinder-conf:
       - ceph_openstack: ceph_openstack-ceph-conf
 {%- endif %}
 
-{#- glance-api.conf in the multi-store form: [DEFAULT] enabled_backends = <name>:rbd. #}
+{#- glance-api.conf in the multi-store form: [DEFAULT] enabled_backends = <name>:rbd, one
+    section per store (the main one, then glance:stores), each on its own cluster. #}
 {%- if glance %}
-{%-   set store = {
-        'rbd_store_pool': glance.pool,
-        'rbd_store_user': glance.client,
-        'rbd_store_ceph_conf': paths.ceph_conf_real,
-        'rbd_store_chunk_size': glance.chunk_size,
-      } %}
-{%-   do store.update(glance.options) %}
+{%-   set enabled = [] %}
+{%-   for name in glance_stores %}{% do enabled.append(name ~ ':rbd') %}{% endfor %}
 {%-   set glance_sections = {
         'DEFAULT': {
-          'enabled_backends': glance.backend ~ ':rbd',
+          'enabled_backends': enabled | join(','),
           'show_image_direct_url': glance.show_image_direct_url,
         },
         'glance_store': {'default_backend': glance.backend},
-        glance.backend: store,
       } %}
+{%-   for name, store in glance_stores.items() %}
+{%-     set section = {
+          'rbd_store_pool': store.pool,
+          'rbd_store_user': store.client,
+          'rbd_store_ceph_conf': conf_of(store) | string,
+          'rbd_store_chunk_size': store.chunk_size,
+        } %}
+{%-     do section.update(store.options) %}
+{%-     do glance_sections.update({name: section}) %}
+{%-   endfor %}
 {%-   set glance_sections = salt['slsutil.merge'](glance_sections, glance.conf,
                                                 strategy='recurse') %}
 
@@ -98,8 +106,8 @@ ceph_openstack-glance-single-store-options:
 
 {%- if co.services.restart %}
 {#- Each service restarts when what it reads changes: its config file (less the options of
-    the other Cinder service, listed in `ignore`), ceph.conf, and the keyrings of its own
-    clients. A backend option restarts cinder-volume alone, a backup option cinder-backup. #}
+    the other Cinder service, listed in `ignore`), the ceph.conf of each cluster it uses, and
+    the keyrings of its own clients. A backend option restarts cinder-volume alone, a backup option cinder-backup. #}
 {%-   set backup_keys = [] %}
 {%-   if cinder.backup %}
 {%-     for key in cinder_sections.DEFAULT
@@ -132,10 +140,7 @@ ceph_openstack-service-{{ unit }}:
 {%-     for conf_id in conf_ids %}
       - openstack_ini: {{ conf_id }}
 {%-     endfor %}
-      - ceph_openstack: ceph_openstack-ceph-conf
-{%-     for client in clients | unique if 'ceph_openstack-keyring-' ~ client in keyrings %}
-      - ceph_openstack: ceph_openstack-keyring-{{ client }}
-{%-     endfor %}
+{{- watch_ceph(clients) }}
 {%-   endfor %}
 {%- endif %}
 {%- endif %}

@@ -8,7 +8,7 @@
     Sync and validate run only where the preflight (orch/preflight.jinja) finds a node's
     modules differ from the formula's or its pillar invalid; a node that does not answer
     stops the run at the sync step, before anything changed. #}
-{%- from "ceph_openstack/map.jinja" import co with context %}
+{%- from "ceph_openstack/map.jinja" import co, mon_target with context %}
 {%- set t = co.targets %}
 {%- set clients = '( ' ~ t.controller ~ ' ) or ( ' ~ t.compute ~ ' )' %}
 
@@ -20,7 +20,7 @@
     proposal both answer "created", and both states would report creating it. #}
 ceph_openstack-mon:
   salt.state:
-    - tgt: {{ t.mon | json }}
+    - tgt: {{ mon_target | json }}
     - tgt_type: compound
     - sls: ceph_openstack
     - batch: 1
