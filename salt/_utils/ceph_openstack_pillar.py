@@ -19,13 +19,19 @@ secret name that is referenced but not defined). The value of a client's ``key``
 is never shown, nor anything else that parses as a cephx key.
 
 Two passes: the first checks the shape (known keys, types, ranges, names) from a
-table per record; the second checks references between parts (a backend's pool,
-client and secret exist, clients have the roles the services need, each libvirt
-secret has a UUID of its own and each client at most one secret). Required fields are
+table per record; the second checks references between parts (a backend's cluster,
+pool, client and secret exist, clients have the roles the services need, each libvirt
+secret has a UUID of its own and each usage at most one secret). Required fields are
 those defaults.yaml gives no value for (neither under ``ceph_openstack`` nor under
 ``parts``): ``clients.*.caps``/``roles``, ``libvirt.secrets.*.uuid``, ``pool`` and
-``client`` of each Cinder backend, the Cinder backup, Glance and Nova, Glance's
-``backend`` and Nova's ``secret``.
+``client`` of each Cinder backend, the Cinder backup, Glance, each Glance store and
+Nova, Glance's ``backend``, Nova's ``secret`` and ``clusters.*.targets.mon``.
+
+Several Ceph clusters: the top-level ``cluster``, ``fsid``, ``mon_host``, ``pools`` and
+``clients`` are the main cluster's; ``clusters`` holds the others by name, each with
+its own. A ``cluster`` key in a libvirt secret, a Cinder backend, the backup, Glance, a
+Glance store or Nova names the cluster that part uses (default: the main one), and its
+pool, client and secret must be that cluster's.
 """
 
 import importlib.util
@@ -109,6 +115,10 @@ def _is_int(value):
 
 def _has_control(text):
     return any(ord(char) < 32 or ord(char) == 127 for char in text)
+
+
+def _dict(value):
+    return value if isinstance(value, dict) else {}
 
 
 def _is_mapping(out, path, value):
@@ -226,6 +236,13 @@ def _client_name_problem(name):
     # (nova:client: '1') would match.
     if not isinstance(name, str) or not _cephx.is_valid_entity(f"client.{name}"):
         return "illegal client name (letters, digits, '_', '.' and '-' only)"
+    return None
+
+
+def _cluster_name_problem(name):
+    if not isinstance(name, str) or not _CLUSTER.match(name):
+        return ("illegal cluster name (letters, digits, '_' and '-' only; it names "
+                "/etc/ceph/<cluster>.conf)")
     return None
 
 
@@ -423,10 +440,27 @@ def _pool(out, path, value):
 
 _CLIENT = _record({"caps": _caps, "roles": _roles, "key": _key}, required=("caps", "roles"))
 
-_SECRET = _record({"uuid": _uuid, "client": _name_ref}, required=("uuid",))
+#: Another Ceph cluster (``clusters:<name>``): its mons, facts, pools and clients. The
+#: other roles' targets are the top-level ones.
+_OTHER_CLUSTER = _record(
+    {
+        "targets": _record({"mon": _string}, required=("mon",)),
+        "fsid": _optional(_uuid),
+        "mon_host": _optional(_string),
+        "pools": _named(_pool_name_problem, _pool),
+        "clients": _named(_client_name_problem, _CLIENT),
+    },
+    required=("targets",),
+)
+
+# `cluster` (the cluster a part uses) is checked like the top-level name here; that the
+# cluster exists is checked in the second pass.
+_SECRET = _record({"uuid": _uuid, "client": _name_ref, "cluster": _cluster},
+                  required=("uuid",))
 
 _BACKEND = _record(
-    {"pool": _name_ref, "client": _name_ref, "secret": _name_ref, "options": _options},
+    {"cluster": _cluster, "pool": _name_ref, "client": _name_ref, "secret": _name_ref,
+     "options": _options},
     required=("pool", "client"),
 )
 
@@ -434,7 +468,8 @@ _CINDER = _record(
     {
         "backends": _named(_backend_name_problem, _BACKEND),
         "backup": _optional(
-            _record({"pool": _name_ref, "client": _name_ref, "options": _options},
+            _record({"cluster": _cluster, "pool": _name_ref, "client": _name_ref,
+                     "options": _options},
                     required=("pool", "client"))
         ),
         "conf": _conf,
@@ -442,28 +477,61 @@ _CINDER = _record(
 )
 
 
-def _glance_backend(out, path, value):
+def _store_name_problem(name):
     # [glance_store] holds default_backend: a store named so would share that section.
-    problem = _backend_name_problem(value, reserved=("DEFAULT", "glance_store"))
+    return _backend_name_problem(name, reserved=("DEFAULT", "glance_store"))
+
+
+def _glance_backend(out, path, value):
+    problem = _store_name_problem(value)
     if problem:
         _add(out, path, problem)
 
 
-_GLANCE = _record(
+_GLANCE_STORE = _record(
+    {
+        "cluster": _cluster,
+        "pool": _name_ref,
+        "client": _name_ref,
+        "chunk_size": _positive_int,
+        "options": _options,
+    },
+    required=("pool", "client"),
+)
+
+_GLANCE_FIELDS = _record(
     {
         "backend": _glance_backend,
+        "cluster": _cluster,
         "pool": _name_ref,
         "client": _name_ref,
         "chunk_size": _positive_int,
         "show_image_direct_url": _bool,
         "options": _options,
         "conf": _conf,
+        "stores": _named(_store_name_problem, _GLANCE_STORE),
     },
     required=("backend", "pool", "client"),
 )
 
+
+def _glance(out, path, value):
+    """Glance's main store and its other ``stores``; no store may take the main one's name
+    (each is one [<name>] section and one ``enabled_backends`` item)."""
+    _GLANCE_FIELDS(out, path, value)
+    if not isinstance(value, dict):
+        return
+    backend = value.get("backend")
+    for name in _dict(value.get("stores")):
+        if isinstance(backend, str) and name == backend:
+            _add(out, path + ["stores", name],
+                 f"same name as {_at(path + ['backend'])} (the main store); give this store "
+                 "a name of its own")
+
+
 _NOVA = _record(
     {
+        "cluster": _cluster,
         "pool": _name_ref,
         "client": _name_ref,
         "secret": _name_ref,
@@ -599,9 +667,10 @@ _TOP = {
     "targets": _named(_name_problem, _string),
     "pools": _named(_pool_name_problem, _pool),
     "clients": _named(_client_name_problem, _CLIENT),
+    "clusters": _named(_cluster_name_problem, _OTHER_CLUSTER),
     "libvirt": _record({"secrets": _named(_name_problem, _SECRET)}),
     "cinder": _CINDER,
-    "glance": _optional(_GLANCE),
+    "glance": _optional(_glance),
     "nova": _optional(_NOVA),
     "images": _IMAGES,
     "compute_client": _options,
@@ -617,24 +686,23 @@ TOP_LEVEL_KEYS = tuple(_TOP)
 # --------------------------------------------------------------------------- pass 2: references
 
 
-def _dict(value):
-    return value if isinstance(value, dict) else {}
-
-
 def _defined(names, name):
     """``name`` is a string key of ``names`` (a list or mapping in ``name`` is never one)."""
     return isinstance(name, str) and name in names
 
 
-class _Refs:
-    """What other parts can refer to: pools, clients (with their roles), secrets, roles."""
+class _Cluster:
+    """One Ceph cluster's pools and clients, and the pillar key that holds them
+    (``ceph_openstack`` for the main cluster, ``ceph_openstack:clusters:<name>`` else)."""
 
-    def __init__(self, pillar):
-        self.pools = pillar.get("pools") if isinstance(pillar.get("pools"), dict) else None
-        self.clients = _dict(pillar.get("clients"))
-        self.secrets = _dict(_dict(pillar.get("libvirt")).get("secrets"))
-        targets = _dict(pillar.get("targets"))
-        self.roles = set(DEFAULT_ROLES) | {role for role in targets if isinstance(role, str)}
+    def __init__(self, name, record, path):
+        self.name = name
+        self.path = path
+        self.where = _at(path)
+        pools = record.get("pools")
+        # None: pools may live in another pillar file (mons only), so they are not checked.
+        self.pools = pools if isinstance(pools, dict) else None
+        self.clients = _dict(record.get("clients"))
 
     def client_roles(self, client):
         """The roles of ``client`` as a set, or None when they cannot be read (a problem
@@ -644,40 +712,140 @@ class _Refs:
             return None
         return {role for role in roles if isinstance(role, str)}
 
+    def pool_problem(self, pool):
+        if self.pools is not None and pool not in self.pools:
+            return f"no pool {_show(pool)} in {self.where}:pools"
+        return None
+
+    def client_problem(self, client, role):
+        """Why a part of this cluster on ``role`` nodes cannot use ``client``, or None."""
+        if not _defined(self.clients, client):
+            return f"no client {_show(client)} in {self.where}:clients"
+        roles = self.client_roles(client)
+        if roles is not None and role not in roles:
+            return (f"client {_show(client)} lacks role {role!r} in "
+                    f"{self.where}:clients:{client}:roles, so its key would not reach the "
+                    f"{role} nodes")
+        return None
+
+
+class _Refs:
+    """What other parts can refer to: clusters (each with its pools and clients), secrets,
+    roles."""
+
+    def __init__(self, pillar):
+        main = pillar.get("cluster", "ceph")
+        self.main = main if isinstance(main, str) else "ceph"
+        self.clusters = {self.main: _Cluster(self.main, pillar, ["ceph_openstack"])}
+        for name, record in _dict(pillar.get("clusters")).items():
+            # One named as the main cluster is a problem of its own (_other_cluster_names);
+            # references to that name mean the main cluster.
+            if isinstance(name, str) and name != self.main:
+                path = ["ceph_openstack", "clusters", name]
+                self.clusters[name] = _Cluster(name, _dict(record), path)
+        self.secrets = _dict(_dict(pillar.get("libvirt")).get("secrets"))
+        targets = _dict(pillar.get("targets"))
+        self.roles = set(DEFAULT_ROLES) | {role for role in targets if isinstance(role, str)}
+
+    def cluster_name(self, section):
+        """The cluster a part (a mapping) names; its default is the main cluster."""
+        return section.get("cluster", self.main)
+
     def secret_client(self, secret):
         """The client whose key the libvirt secret ``secret`` holds (default: its name)."""
         return _dict(self.secrets.get(secret)).get("client", secret)
 
+    def usage(self, cluster, client):
+        """The libvirt usage name of the secret of ``client`` on ``cluster``."""
+        prefix = "" if cluster == self.main else f"{cluster}."
+        return f"{prefix}client.{client} secret"
+
+
+def _cluster_of(out, refs, path, section):
+    """The :class:`_Cluster` the part ``section`` at ``path`` uses, or None when its
+    ``cluster`` names none (reported here) or is not a name (reported by the first pass)."""
+    if "cluster" not in section:
+        return refs.clusters[refs.main]  # even when its name is wrong (reported apart)
+    name = section["cluster"]
+    if _cluster_name_problem(name):
+        return None
+    if name not in refs.clusters:
+        known = ", ".join(_at([known]) for known in refs.clusters)
+        _add(out, path + ["cluster"],
+             f"no cluster {_show(name)} (known: {known}; ceph_openstack:cluster names the "
+             "main one, ceph_openstack:clusters the others)")
+        return None
+    return refs.clusters[name]
+
+
+def _client_text(client, cluster, unless):
+    """``client 'x'``, with its cluster when that is not ``unless`` (the problem's own)."""
+    text = f"client {_show(client)}"
+    return text if cluster == unless else f"{text} of cluster {_show(cluster)}"
+
+
+def _other_cluster_names(out, refs, pillar):
+    for name in _dict(pillar.get("clusters")):
+        if name == refs.main:
+            _add(out, ["ceph_openstack", "clusters", name],
+                 "the main cluster's name (ceph_openstack:cluster, default 'ceph'): its pools "
+                 "and clients are the top-level ones; give this cluster another name")
+
 
 def _client_roles(out, refs):
     known = ", ".join(sorted(refs.roles))
-    for client in refs.clients:
-        for role in sorted((refs.client_roles(client) or set()) - refs.roles):
-            _add(out, ["ceph_openstack", "clients", client, "roles"],
-                 f"unknown role {_show(role)} (known: {known}; "
-                 "ceph_openstack:targets can define more)")
+    for on in refs.clusters.values():
+        for client in on.clients:
+            for role in sorted((on.client_roles(client) or set()) - refs.roles):
+                _add(out, on.path + ["clients", client, "roles"],
+                     f"unknown role {_show(role)} (known: {known}; "
+                     "ceph_openstack:targets can define more)")
 
 
-def _role_problem(refs, client, role):
-    roles = refs.client_roles(client)
-    if roles is not None and role not in roles:
-        return (f"client {_show(client)} lacks role {role!r} in "
-                f"ceph_openstack:clients:{client}:roles, so its key would not reach the "
-                f"{role} nodes")
-    return None
+def _unique_uuid(out, by_uuid, path, secret, holder):
+    """The secret's UUID (lower case), or None when it is not one; a problem when another
+    secret has it (libvirt keeps one secret per UUID, whatever the client).
+    ``holder`` is (cluster, client) of the secret, ``by_uuid`` {uuid: (name, holder)}."""
+    uuid = secret.get("uuid")
+    if not isinstance(uuid, str) or not _UUID.match(uuid):
+        return None
+    uuid = uuid.lower()
+    other, other_holder = by_uuid.setdefault(uuid, (path[-1], holder))
+    if other != path[-1]:
+        other_cluster, other_client = other_holder
+        whose = ("for the same client" if other_holder == holder else
+                 f"which holds the key of {_client_text(other_client, other_cluster, holder[0])}")
+        where = _at(["ceph_openstack", "libvirt", "secrets", other, "uuid"])
+        _add(out, path + ["uuid"],
+             f"same UUID as {where} ({whose}); libvirt keeps one secret per UUID: "
+             "give each secret its own UUID, or use one secret in several places")
+    return uuid
 
 
-def _client_ref_problem(refs, client, role):
-    if not _defined(refs.clients, client):
-        return f"no client {_show(client)} in ceph_openstack:clients"
-    return _role_problem(refs, client, role)
+def _unique_usage(out, refs, by_usage, name, path, uuid, holder):
+    """A problem at ``path`` when a secret other than ``name`` has the same usage name under
+    another UUID (libvirt refuses it). ``by_usage`` is {usage: (name, uuid, holder)}."""
+    cluster, client = holder
+    other, other_uuid, other_holder = by_usage.setdefault(
+        refs.usage(cluster, client), (name, uuid, holder))
+    if other_uuid == uuid:
+        return
+    if cluster == refs.main and other_holder == holder:
+        _add(out, path,
+             f"client {_show(client)} already has secret {other!r} with another UUID; "
+             "libvirt keeps one secret per usage ('client.<client> secret')")
+    else:
+        _add(out, path,
+             f"same libvirt usage {refs.usage(cluster, client)!r} as secret {other!r}, with "
+             "another UUID; libvirt keeps one secret per usage: use one secret in several "
+             "places")
 
 
 def _secrets(out, refs):
-    """Each secret's client exists and reaches the computes; each secret has a UUID of its
-    own (libvirt keeps one secret per UUID, whatever the client), and a client has one
-    secret (libvirt refuses one usage, 'client.<client> secret', under two UUIDs)."""
-    by_uuid, by_client = {}, {}
+    """Each secret's cluster and client exist and the client reaches the computes; each
+    secret has a UUID of its own, and a usage name ('client.<client> secret', or
+    '<cluster>.client.<client> secret' off the main cluster) has one secret."""
+    by_uuid, by_usage = {}, {}
     # In name order, so the secret named in a conflict does not depend on how the pillar
     # was merged.
     for name, secret in sorted(refs.secrets.items(), key=lambda item: str(item[0])):
@@ -685,62 +853,72 @@ def _secrets(out, refs):
             continue
         path = ["ceph_openstack", "libvirt", "secrets", name]
         client = refs.secret_client(name)
-        uuid = secret.get("uuid")
-        if isinstance(uuid, str) and _UUID.match(uuid):
-            uuid = uuid.lower()
-            other = by_uuid.setdefault(uuid, (name, client))
-            if other[0] != name:
-                whose = ("for the same client" if other[1] == client else
-                         f"which holds the key of client {_show(other[1])}")
-                where = _at(["ceph_openstack", "libvirt", "secrets", other[0], "uuid"])
-                _add(out, path + ["uuid"],
-                     f"same UUID as {where} ({whose}); libvirt keeps one secret per UUID: "
-                     "give each secret its own UUID, or use one secret in several places")
-        else:
-            uuid = None
+        holder = (refs.cluster_name(secret), client)
+        uuid = _unique_uuid(out, by_uuid, path, secret, holder)
         if not isinstance(client, str):
             continue
+        on = _cluster_of(out, refs, path, secret)
+        if on is None:
+            continue
         client_path = path + ["client"] if "client" in secret else path
-        problem = _client_ref_problem(refs, client, "compute")
+        problem = on.client_problem(client, "compute")
         if problem:
             _add(out, client_path, problem)
-        if uuid is None:
-            continue
-        other = by_client.setdefault(client, (name, uuid))
-        if other[1] != uuid:
-            _add(out, client_path,
-                 f"client {_show(client)} already has secret {other[0]!r} with another UUID; "
-                 "libvirt keeps one secret per usage ('client.<client> secret')")
+        if uuid is not None:
+            _unique_usage(out, refs, by_usage, name, client_path, uuid, holder)
 
 
-def _service(out, refs, path, section, role, secret=False):
-    """The pool, client (and secret) a Cinder backend, the backup, Glance or Nova uses."""
-    if not isinstance(section, dict):
-        return
-    pool, client = section.get("pool"), section.get("client")
-    if isinstance(pool, str) and refs.pools is not None and pool not in refs.pools:
-        _add(out, path + ["pool"], f"no pool {_show(pool)} in ceph_openstack:pools")
-    if isinstance(client, str):
-        problem = _client_ref_problem(refs, client, role)
-        if problem:
-            _add(out, path + ["client"], problem)
-    name = section.get("secret")
-    if not secret or not isinstance(name, str):
+def _secret_holder(out, refs, path, section, on):
+    """The libvirt secret a Cinder backend or Nova uses exists and holds the key of the
+    part's own client on the part's own cluster ``on``."""
+    name, client = section.get("secret"), section.get("client")
+    if not isinstance(name, str):
         return
     if name not in refs.secrets:
         _add(out, path + ["secret"], f"no secret {_show(name)} in ceph_openstack:libvirt:secrets")
         return
     holder = refs.secret_client(name)
+    holder_cluster = refs.cluster_name(_dict(refs.secrets[name]))
     # Only when both clients exist (else that is the problem already reported): libvirt
-    # would hand qemu another client's key for rbd_user=<client>.
-    if _defined(refs.clients, client) and _defined(refs.clients, holder) and holder != client:
+    # would hand qemu another client's key (or another cluster's) for rbd_user=<client>.
+    if not (_defined(on.clients, client)
+            and _defined(refs.clusters, holder_cluster)
+            and _defined(refs.clusters[holder_cluster].clients, holder)):
+        return
+    if holder_cluster != on.name:
+        _add(out, path + ["secret"],
+             f"secret {name!r} holds the key of {_client_text(holder, holder_cluster, None)}, "
+             f"not of {_show(client)} of cluster {_show(on.name)} ({_at(path + ['client'])})")
+    elif holder != client:
         _add(out, path + ["secret"],
              f"secret {name!r} holds the key of client {_show(holder)}, "
              f"not of {_show(client)} ({_at(path + ['client'])})")
 
 
+def _service(out, refs, path, section, role, secret=False):
+    """The cluster, pool, client (and secret) a Cinder backend, the backup, Glance, a Glance
+    store or Nova uses, all on that part's cluster."""
+    if not isinstance(section, dict):
+        return
+    on = _cluster_of(out, refs, path, section)
+    if on is None:
+        return
+    pool, client = section.get("pool"), section.get("client")
+    if isinstance(pool, str):
+        problem = on.pool_problem(pool)
+        if problem:
+            _add(out, path + ["pool"], problem)
+    if isinstance(client, str):
+        problem = on.client_problem(client, role)
+        if problem:
+            _add(out, path + ["client"], problem)
+    if secret:
+        _secret_holder(out, refs, path, section, on)
+
+
 def _references(out, pillar):
     refs = _Refs(pillar)
+    _other_cluster_names(out, refs, pillar)
     _client_roles(out, refs)
     _secrets(out, refs)
     cinder = _dict(pillar.get("cinder"))
@@ -748,7 +926,10 @@ def _references(out, pillar):
         _service(out, refs, ["ceph_openstack", "cinder", "backends", name], backend,
                  "controller", secret=True)
     _service(out, refs, ["ceph_openstack", "cinder", "backup"], cinder.get("backup"), "controller")
-    _service(out, refs, ["ceph_openstack", "glance"], pillar.get("glance"), "controller")
+    glance = pillar.get("glance")
+    _service(out, refs, ["ceph_openstack", "glance"], glance, "controller")
+    for name, store in _dict(_dict(glance).get("stores")).items():
+        _service(out, refs, ["ceph_openstack", "glance", "stores", name], store, "controller")
     _service(out, refs, ["ceph_openstack", "nova"], pillar.get("nova"), "compute", secret=True)
     images = _dict(pillar.get("images"))
     if _dict(images.get("upload")) and not images.get("cloud"):

@@ -119,8 +119,10 @@ def test_empty_pillar_has_no_problem():
 
 
 def test_top_level_keys_are_those_of_the_example_and_defaults():
-    """The known set is pillar.example's keys (fsid and mon_host are commented out there)."""
-    assert set(EXAMPLE["ceph_openstack"]) | {"fsid", "mon_host"} == set(validator.TOP_LEVEL_KEYS)
+    """The known set is pillar.example's keys (fsid and mon_host are commented out there;
+    clusters, for several Ceph clusters, need not be there)."""
+    optional = {"fsid", "mon_host", "clusters"}
+    assert set(EXAMPLE["ceph_openstack"]) | optional == set(validator.TOP_LEVEL_KEYS)
     assert set(DEFAULTS["ceph_openstack"]) == set(validator.TOP_LEVEL_KEYS)
     assert "# fsid:" in (ROOT / "pillar.example").read_text()
     assert "# mon_host:" in (ROOT / "pillar.example").read_text()
@@ -451,3 +453,374 @@ def test_lookup_problems_name_their_key(lookup, path, says):
     found = problems(pillar)
     assert len(found) == 1 and found[0].startswith(f"ceph_openstack:{path}: "), found
     assert says in found[0]
+
+
+# --------------------------------------------------------------------------- several clusters
+
+#: What the shared spec's example adds to pillar.example: a second cluster `dr` with its
+#: own pools and clients, a Cinder backend and the backup on it, a Glance store on each
+#: cluster, Nova on the main one; client cinder on both clusters, with a secret for each.
+TWO_CLUSTERS = yaml.safe_load("""
+clusters:
+  dr:
+    targets: {mon: 'L@mon2'}
+    fsid: null
+    mon_host: null
+    pools: {volumes: {pg_num: 32}, backups: {pg_num: 32}, images: {pg_num: 32}}
+    clients:
+      cinder:
+        caps: {mon: profile rbd, osd: profile rbd pool=volumes, mgr: profile rbd pool=volumes}
+        roles: [controller, compute]
+      cinder-backup:
+        caps: {mon: profile rbd, osd: profile rbd pool=backups, mgr: profile rbd pool=backups}
+        roles: [controller]
+      glance:
+        caps: {mon: profile rbd, osd: profile rbd pool=images, mgr: profile rbd pool=images}
+        roles: [controller]
+libvirt:
+  secrets:
+    cinder-dr: {uuid: 5a1a2b3c-0d4e-4f50-8a6b-7c8d9e0f1a2b, client: cinder, cluster: dr}
+cinder:
+  backends:
+    ceph-dr: {cluster: dr, pool: volumes, client: cinder, secret: cinder-dr}
+  backup: {cluster: dr, pool: backups, client: cinder-backup}
+glance:
+  cluster: ceph
+  stores:
+    dr: {cluster: dr, pool: images, client: glance, chunk_size: 8, options: {}}
+nova: {cluster: ceph, pool: vms, client: cinder, secret: cinder}
+""")
+DR = "ceph_openstack:clusters:dr"
+
+
+def _merge(base, extra):
+    for name, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(name), dict):
+            _merge(base[name], value)
+        else:
+            base[name] = copy.deepcopy(value)
+    return base
+
+
+@pytest.fixture
+def two():
+    """pillar.example's ceph_openstack with the spec's second cluster."""
+    return _merge(example(), TWO_CLUSTERS)
+
+
+def test_two_clusters_have_no_problem(two):
+    assert problems(two) == []
+
+
+def test_two_clusters_with_keys_and_cluster_facts_have_no_problem(two):
+    two["clusters"]["dr"]["fsid"] = "0f7e0b9e-2f41-4c5e-9d38-43b1b5e7a0c1"
+    two["clusters"]["dr"]["mon_host"] = "[v2:192.0.2.146:3300,v1:192.0.2.146:6789]"
+    for index, client in enumerate(two["clusters"]["dr"]["clients"].values()):
+        client["key"] = KEYS[index % len(KEYS)]
+    assert problems(two) == []
+
+
+def test_clusters_may_be_empty_and_parts_may_name_the_main_cluster():
+    pillar = example()
+    pillar["clusters"] = {}
+    for part in (pillar["cinder"]["backends"]["ceph"], pillar["cinder"]["backup"],
+                 pillar["glance"], pillar["nova"], pillar["libvirt"]["secrets"]["cinder"]):
+        part["cluster"] = "ceph"
+    assert problems(pillar) == []
+
+
+def test_the_main_cluster_keeps_its_own_name():
+    """With cluster: prod, `prod` is the main cluster and `ceph` may name another."""
+    pillar = _merge(example(), TWO_CLUSTERS)
+    pillar["cluster"] = "prod"
+    pillar["clusters"]["ceph"] = pillar["clusters"].pop("dr")
+    for part in (pillar["libvirt"]["secrets"]["cinder-dr"], pillar["cinder"]["backends"]["ceph-dr"],
+                 pillar["cinder"]["backup"], pillar["glance"]["stores"]["dr"]):
+        part["cluster"] = "ceph"
+    pillar["glance"]["cluster"] = pillar["nova"]["cluster"] = "prod"
+    assert problems(pillar) == []
+
+
+@pytest.mark.parametrize("main", [None, "ceph", "prod"])
+def test_another_cluster_named_as_the_main_one(main):
+    pillar = example()
+    if main is None:
+        del pillar["cluster"]
+    else:
+        pillar["cluster"] = main
+    name = main or "ceph"
+    pillar["clusters"] = {name: {"targets": {"mon": "L@mon2"}}}
+    assert problems(pillar) == [
+        f"ceph_openstack:clusters:{name}: the main cluster's name (ceph_openstack:cluster, "
+        "default 'ceph'): its pools and clients are the top-level ones; give this cluster "
+        "another name"
+    ]
+
+
+@pytest.mark.parametrize("name", ["d r", "dr.2", "../dr", "", 7])
+def test_cluster_names(name):
+    pillar = example()
+    pillar["clusters"] = {name: {"targets": {"mon": "L@mon2"}}}
+    assert problems(pillar) == [
+        f"ceph_openstack:clusters:{name}: illegal cluster name (letters, digits, '_' and '-' "
+        "only; it names /etc/ceph/<cluster>.conf)"
+    ]
+
+
+@pytest.mark.parametrize("change, path, says", [
+    ({"targets": None}, "targets", "must be a mapping"),
+    ({"targets": {}}, "targets:mon", "required, but missing"),
+    ({"targets": {"mon": ""}}, "targets:mon", "must be a non-empty string"),
+    ({"targets": {"mon": "L@mon2", "compute": "L@cmp9"}}, "targets:compute",
+     "unknown key (known: mon)"),
+    ({"fsid": "0f7e0b9e"}, "fsid", "UUID"),
+    ({"mon_host": ""}, "mon_host", "non-empty string"),
+    ({"pools": {"vol umes": {}}}, "pools:vol umes", "illegal pool name"),
+    ({"pools": {"volumes": {"pg_num": 0}}}, "pools:volumes:pg_num", "positive integer"),
+    ({"clients": {"cinder backup": {"caps": {"mon": "profile rbd"}, "roles": ["controller"]}}},
+     "clients:cinder backup", "illegal client name"),
+    ({"clients": {"glance": {"caps": {"rgw": "allow"}, "roles": ["controller"]}}},
+     "clients:glance:caps:rgw", "unknown cap type"),
+    ({"clients": {"glance": {"caps": {"mon": "profile rbd"}}}}, "clients:glance:roles",
+     "required, but missing"),
+    ({"clients": {"glance": {"caps": {"mon": "profile rbd"}, "roles": ["controller"],
+                             "key": "AQBnotAcephxKeyAtAll+++/justText1234567=="}}},
+     "clients:glance:key", "not a valid cephx key"),
+    ({"conf": "/etc/ceph/dr.conf"}, "conf", "unknown key"),
+])
+def test_other_cluster_shape(two, change, path, says):
+    two["clusters"]["dr"].update(change)
+    found = [m for m in problems(two) if names_path(m, f"{DR}:{path}")]
+    assert found and says in found[0], problems(two)
+
+
+def test_other_cluster_needs_its_mon_target():
+    pillar = example()
+    pillar["clusters"] = {"dr": {}}
+    assert problems(pillar) == [f"{DR}:targets: required, but missing"]
+
+
+@pytest.mark.parametrize("part", [
+    "libvirt:secrets:cinder", "cinder:backends:ceph", "cinder:backup", "glance",
+    "glance:stores:dr", "nova",
+])
+def test_cluster_of_a_part_must_be_a_name(two, part):
+    node = two
+    for key in part.split(":"):
+        node = node[key]
+    node["cluster"] = "d r"
+    assert problems(two) == [
+        f"ceph_openstack:{part}:cluster: must be a cluster name of letters, digits, '_' and "
+        "'-' (it names /etc/ceph/<cluster>.conf)"
+    ]
+
+
+@pytest.mark.parametrize("part", [
+    "libvirt:secrets:cinder-dr", "cinder:backends:ceph-dr", "cinder:backup", "glance",
+    "glance:stores:dr", "nova",
+])
+def test_unknown_cluster_of_a_part(two, part):
+    node = two
+    for key in part.split(":"):
+        node = node[key]
+    node["cluster"] = "dr2"
+    found = problems(two)
+    assert found[0] == (
+        f"ceph_openstack:{part}:cluster: no cluster 'dr2' (known: ceph, dr; "
+        "ceph_openstack:cluster names the main one, ceph_openstack:clusters the others)"
+    )
+    # A secret on no cluster is reported once, not again by each part that uses it.
+    assert len(found) == 1, found
+
+
+def test_a_wrong_main_cluster_name_still_checks_the_main_parts():
+    pillar = example()
+    pillar["cluster"] = "../ceph"
+    pillar["nova"]["client"] = "nova"
+    assert [m.split(": ")[0] for m in problems(pillar)] == [
+        "ceph_openstack:cluster", "ceph_openstack:nova:client"]
+
+
+def test_parts_cannot_name_a_cluster_without_clusters():
+    pillar = example()
+    pillar["cinder"]["backup"]["cluster"] = "dr"
+    assert problems(pillar) == [
+        "ceph_openstack:cinder:backup:cluster: no cluster 'dr' (known: ceph; "
+        "ceph_openstack:cluster names the main one, ceph_openstack:clusters the others)"
+    ]
+
+
+def test_pool_of_a_part_must_be_on_its_cluster(two):
+    two["nova"]["cluster"] = "dr"  # vms is a pool of the main cluster only
+    two["nova"]["secret"] = "cinder-dr"
+    two["cinder"]["backends"]["ceph"]["pool"] = "images2"
+    two["clusters"]["dr"]["pools"]["images2"] = {"pg_num": 8}
+    assert problems(two) == [
+        "ceph_openstack:cinder:backends:ceph:pool: no pool 'images2' in ceph_openstack:pools",
+        f"ceph_openstack:nova:pool: no pool 'vms' in {DR}:pools",
+    ]
+
+
+def test_pools_of_another_cluster_are_not_checked_without_its_pools(two):
+    del two["clusters"]["dr"]["pools"]
+    two["glance"]["stores"]["dr"]["pool"] = "anything"
+    assert problems(two) == []
+
+
+def test_client_of_a_part_must_be_on_its_cluster(two):
+    two["cinder"]["backup"]["client"] = "cinder-backup2"
+    two["glance"]["stores"]["main"] = {"pool": "images", "client": "glance2"}
+    two["clusters"]["dr"]["clients"]["glance2"] = two["clusters"]["dr"]["clients"]["glance"]
+    assert problems(two) == [
+        f"ceph_openstack:cinder:backup:client: no client 'cinder-backup2' in {DR}:clients",
+        "ceph_openstack:glance:stores:main:client: no client 'glance2' in ceph_openstack:clients",
+    ]
+
+
+def test_client_roles_on_another_cluster(two):
+    two["clusters"]["dr"]["clients"]["glance"]["roles"] = ["compute"]
+    two["clusters"]["dr"]["clients"]["cinder"]["roles"] = ["controller", "storage"]
+    assert problems(two) == [
+        f"{DR}:clients:cinder:roles: unknown role 'storage' (known: compute, controller, mon; "
+        "ceph_openstack:targets can define more)",
+        "ceph_openstack:libvirt:secrets:cinder-dr:client: client 'cinder' lacks role "
+        f"'compute' in {DR}:clients:cinder:roles, so its key would not reach the compute nodes",
+        f"ceph_openstack:glance:stores:dr:client: client 'glance' lacks role 'controller' in "
+        f"{DR}:clients:glance:roles, so its key would not reach the controller nodes",
+    ]
+
+
+def test_secret_of_another_cluster(two):
+    """A backend's or Nova's secret must hold its client's key on its own cluster: the
+    same client name on the other cluster is another key."""
+    two["cinder"]["backends"]["ceph-dr"]["secret"] = "cinder"
+    two["nova"]["secret"] = "cinder-dr"
+    assert problems(two) == [
+        "ceph_openstack:cinder:backends:ceph-dr:secret: secret 'cinder' holds the key of "
+        "client 'cinder' of cluster 'ceph', not of 'cinder' of cluster 'dr' "
+        "(ceph_openstack:cinder:backends:ceph-dr:client)",
+        "ceph_openstack:nova:secret: secret 'cinder-dr' holds the key of client 'cinder' of "
+        "cluster 'dr', not of 'cinder' of cluster 'ceph' (ceph_openstack:nova:client)",
+    ]
+
+
+def test_secret_of_another_client_on_another_cluster(two):
+    two["clusters"]["dr"]["clients"]["nova"] = {"caps": {"mon": "profile rbd"},
+                                                "roles": ["compute"]}
+    two["nova"].update({"cluster": "dr", "pool": "volumes", "client": "nova",
+                        "secret": "cinder-dr"})
+    assert problems(two) == [
+        "ceph_openstack:nova:secret: secret 'cinder-dr' holds the key of client 'cinder', "
+        "not of 'nova' (ceph_openstack:nova:client)"
+    ]
+
+
+def test_one_usage_one_secret_per_cluster(two):
+    two["libvirt"]["secrets"]["cinder-dr2"] = {
+        "uuid": "0f7e0b9e-2f41-4c5e-9d38-43b1b5e7a0c1", "client": "cinder", "cluster": "dr"}
+    assert problems(two) == [
+        "ceph_openstack:libvirt:secrets:cinder-dr2:client: same libvirt usage "
+        "'dr.client.cinder secret' as secret 'cinder-dr', with another UUID; libvirt keeps "
+        "one secret per usage: use one secret in several places"
+    ]
+
+
+def test_one_usage_name_from_two_clusters():
+    """Usage names, not (cluster, client) pairs, must differ: main client `client.x` and
+    client `x` of a cluster named `client` both give 'client.client.x secret'."""
+    pillar = example()
+    caps = {"caps": {"mon": "profile rbd"}, "roles": ["compute"]}
+    pillar["clients"]["client.x"] = caps
+    pillar["clusters"] = {"client": {"targets": {"mon": "L@mon2"}, "clients": {"x": caps}}}
+    pillar["libvirt"]["secrets"]["a"] = {"uuid": "0f7e0b9e-2f41-4c5e-9d38-43b1b5e7a0c1",
+                                         "client": "client.x"}
+    pillar["libvirt"]["secrets"]["b"] = {"uuid": "5a1a2b3c-0d4e-4f50-8a6b-7c8d9e0f1a2b",
+                                         "client": "x", "cluster": "client"}
+    assert problems(pillar) == [
+        "ceph_openstack:libvirt:secrets:b:client: same libvirt usage 'client.client.x secret' "
+        "as secret 'a', with another UUID; libvirt keeps one secret per usage: use one secret "
+        "in several places"
+    ]
+
+
+def test_one_uuid_for_secrets_of_two_clusters(two):
+    two["libvirt"]["secrets"]["cinder-dr"]["uuid"] = two["libvirt"]["secrets"]["cinder"]["uuid"]
+    assert problems(two) == [
+        "ceph_openstack:libvirt:secrets:cinder-dr:uuid: same UUID as "
+        "ceph_openstack:libvirt:secrets:cinder:uuid (which holds the key of client 'cinder' of "
+        "cluster 'ceph'); libvirt keeps one secret per UUID: give each secret its own UUID, "
+        "or use one secret in several places"
+    ]
+
+
+@pytest.mark.parametrize("name, says", [
+    ("ceph", "same name as ceph_openstack:glance:backend (the main store); give this store "
+             "a name of its own"),
+    ("DEFAULT", "illegal backend name (DEFAULT is a section of its own)"),
+    ("glance_store", "illegal backend name (glance_store is a section of its own)"),
+    ("dr:rbd", "illegal backend name (whitespace, '[', ']', ':', ',' or '=')"),
+])
+def test_glance_store_names(two, name, says):
+    two["glance"]["stores"][name] = two["glance"]["stores"].pop("dr")
+    assert problems(two) == [f"ceph_openstack:glance:stores:{name}: {says}"]
+
+
+@pytest.mark.parametrize("store, path, says", [
+    ({"cluster": "dr", "client": "glance"}, "pool", "required, but missing"),
+    ({"cluster": "dr", "pool": "images"}, "client", "required, but missing"),
+    ({"pool": "images", "client": "glance", "chunk_size": 0}, "chunk_size", "positive integer"),
+    ({"pool": "images", "client": "glance", "options": {"a": "1\n[DEFAULT]"}}, "options:a",
+     "must not contain a newline"),
+    ({"pool": "images", "client": "glance", "show_image_direct_url": True},
+     "show_image_direct_url", "unknown key"),
+])
+def test_glance_store_shape(two, store, path, says):
+    two["glance"]["stores"]["dr"] = store
+    found = problems(two)
+    assert len(found) == 1 and found[0].startswith(f"ceph_openstack:glance:stores:dr:{path}: ")
+    assert says in found[0]
+
+
+def test_glance_stores_not_a_mapping(two):
+    two["glance"]["stores"] = None
+    assert problems(two) == [
+        "ceph_openstack:glance:stores: must be a mapping, not null (use {} for none)"
+    ]
+
+
+def test_two_clusters_never_show_a_key(two):
+    two["clusters"]["dr"]["clients"]["cinder"]["key"] = KEYS[0]
+    two["clusters"]["dr"]["clients"]["glance"]["key"] = KEYS[1]
+    two["nova"]["client"] = KEYS[0]
+    two["glance"]["stores"]["dr"]["client"] = KEYS[1]
+    two["libvirt"]["secrets"]["cinder-dr"]["client"] = KEYS[0]
+    found = problems(two)
+    assert found
+    assert not [m for m in found if KEYS[0] in m or KEYS[1] in m], found
+
+
+@pytest.mark.parametrize("value", ODD_VALUES, ids=repr)
+def test_two_clusters_never_raise_whatever_the_value(two, value):
+    for path in _paths(two):
+        pillar = copy.deepcopy(two)
+        node = pillar
+        for part in path[:-1]:
+            node = node[part]
+        node[path[-1]] = copy.deepcopy(value)
+        found = problems(pillar)
+        assert all(isinstance(m, str) and m.startswith("ceph_openstack:") for m in found), found
+
+
+@pytest.mark.parametrize("key", [None, 1, True, ("a",), ""], ids=repr)
+def test_two_clusters_never_raise_whatever_the_key(two, key):
+    for path in [()] + list(_paths(two)):
+        pillar = copy.deepcopy(two)
+        node = pillar
+        for part in path:
+            node = node[part]
+        if not isinstance(node, dict):
+            continue
+        node[key] = copy.deepcopy(next(iter(node.values()), "x"))
+        found = problems(pillar)
+        assert all(isinstance(m, str) for m in found), found
+        assert found, path
