@@ -641,6 +641,23 @@ def _request():
     return request if isinstance(request, dict) else {}
 
 
+def _rotated():
+    """The pillar cluster this rotation works on (``ceph_openstack_rotate:cluster``), as the
+    states take it: None for the main one."""
+    name = _request().get("cluster")
+    main = (__pillar__.get("ceph_openstack") or {}).get("cluster") or "ceph"
+    return None if name in (None, main) else name
+
+
+def _ref(client, ceph_cluster=None):
+    """How the SLS name a client: ``<client>``, ``<client>@<cluster>`` on another cluster."""
+    return client + _suffix(ceph_cluster)
+
+
+def _rotation_alias():
+    return ROTATION_ALIAS + _suffix(_rotated())
+
+
 def _rotation_targets(targets):
     """``targets`` with the mon that acts for this rotation (``ceph_openstack_rotate:mon``,
     set by the orchestration) as the only mon: the plan and the staged keys are read from
@@ -651,18 +668,26 @@ def _rotation_targets(targets):
 
 def _resume_command():
     request = {"clients": list(_request().get("clients") or [])}
+    if _rotated():
+        request["cluster"] = _rotated()
     return (f"salt-run state.orchestrate {ROTATE_ORCH} "
             f"pillar='{json.dumps({'ceph_openstack_rotate': request})}'")
 
 
 def _request_problems(request):
     """Problems with ``ceph_openstack_rotate``, each naming its key."""
-    clients = (__pillar__.get("ceph_openstack") or {}).get("clients") or {}
+    cluster = request.get("cluster")
+    known = (__pillar__.get("ceph_openstack") or {}).get("clusters") or {}
+    if cluster is not None and _rotated() and cluster not in known:
+        return [f"ceph_openstack_rotate:cluster: {cluster!r} is neither the main cluster nor "
+                "in ceph_openstack:clusters"]
+    settings, prefix = _cluster_pillar(_rotated())
+    clients = settings.get("clients") or {}
     names = request.get("clients")
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
         return ["ceph_openstack_rotate:clients must be a non-empty list of client names, "
                 "e.g. [cinder]"]
-    problems = [f"ceph_openstack_rotate:clients: {name} is not in ceph_openstack:clients"
+    problems = [f"ceph_openstack_rotate:clients: {name} is not in {prefix}clients"
                 for name in names if name not in clients]
     if not isinstance(request.get("force", False), bool):
         problems.append("ceph_openstack_rotate:force must be true or false")
@@ -679,9 +704,9 @@ def _plan_client(client, request, allowed, pending_keys, connection):
     entity = f"client.{client}"
     wanted = "aes256k" if "aes256k" in allowed else "aes"
     info = __salt__["cephauth.key_info"](entity, **connection)
-    pillar_key = _pillar_key(client)
+    pillar_key = _pillar_key(client, _rotated())
     if pillar_key:
-        where = f"ceph_openstack:clients:{client}:key"
+        where = f"{_cluster_pillar(_rotated())[1]}clients:{client}:key"
         problem = __utils__["cephx.key_type_problem"](pillar_key, allowed, where)
         if problem:
             return f"{entity}: {problem}"
@@ -761,8 +786,9 @@ def rotation_planned(name="ceph_openstack_rotate", targets=None, **connection):
     request = _request()
     problems = _request_problems(request)
     if request.get("mon") and mons and not __salt__["match.compound"](mons):
-        problems.append(f"ceph_openstack_rotate:mon: {__grains__['id']} is not a mon (pillar "
-                        f"ceph_openstack:targets:mon is {mons}); name a mon or leave it out")
+        problems.append(f"ceph_openstack_rotate:mon: {__grains__['id']} is not a mon of the "
+                        f"cluster (pillar {_cluster_pillar(_rotated())[1]}targets:mon is "
+                        f"{mons}); name a mon or leave it out")
     if problems:
         return _fail(ret, "; ".join(problems))
     try:
@@ -781,11 +807,11 @@ def rotation_planned(name="ceph_openstack_rotate", targets=None, **connection):
         # Bookkeeping for the nodes, not a change of the cluster: published under test too.
         acl = " or ".join(f"( {targets[role]} )" for role in ("mon", "controller", "compute"))
         entry = _entry("test.echo", [value], acl)
-        me = __grains__["id"]
-        if not _same(_mine(me, "glob", ROTATION_ALIAS).get(me), value):
-            if not _mine_update({ROTATION_ALIAS: entry}):
+        me, alias = __grains__["id"], _rotation_alias()
+        if not _same(_mine(me, "glob", alias).get(me), value):
+            if not _mine_update({alias: entry}):
                 return _fail(ret, "mine.update failed; is the master reachable?")
-            _mine(me, "glob", ROTATION_ALIAS)[me] = value
+            _mine(me, "glob", alias)[me] = value
     except CommandExecutionError as exc:
         return _fail(ret, exc.strerror)
     lines = [f"client.{client}: {step['why']}" for client, step in plan.items()]
@@ -798,7 +824,7 @@ def rotation_planned(name="ceph_openstack_rotate", targets=None, **connection):
 
 def _plan(targets):
     """The plan a mon published for this run (``{}`` before one did)."""
-    text = _mine_value(ROTATION_ALIAS, targets)
+    text = _mine_value(_rotation_alias(), targets)
     try:
         return json.loads(text) if text else {}
     except (TypeError, ValueError):
@@ -900,7 +926,7 @@ def rotation_ready(name="ceph_openstack_rotate", targets=None, secrets=None, uri
 
 
 def _client_roles(client):
-    clients = (__pillar__.get("ceph_openstack") or {}).get("clients") or {}
+    clients = _cluster_pillar(_rotated())[0].get("clients") or {}
     return (clients.get(client) or {}).get("roles") or []
 
 
@@ -939,7 +965,7 @@ def rotation_staged(name="ceph_openstack_rotate", targets=None, **connection):
                                                        "new": step["key_type"].upper()}}
             elif step["mode"] == "replace":
                 if not test:
-                    key = _pillar_key(client) or __salt__["cephauth.generate_key"]()
+                    key = _pillar_key(client, _rotated()) or __salt__["cephauth.generate_key"]()
                     __salt__["cephauth.import_key"](entity, key, **connection)
                     __salt__["cephauth.record_rotation"](entity, **connection)
                 changes[entity] = {"key": {"old": "old key (invalid from now)",
@@ -949,7 +975,7 @@ def rotation_staged(name="ceph_openstack_rotate", targets=None, **connection):
             entity = f"client.{client}"
             key = None if test and entity in changes else __salt__[
                 "cephauth.get_pending_key"](entity, **connection)
-            entries[key_alias(client)] = (
+            entries[key_alias(client, _rotated())] = (
                 _entry("cephauth.get_pending_key", [entity],
                        _acl(_client_roles(client), targets)), key)
         published = _publish(entries)
@@ -1036,8 +1062,8 @@ def rotated_keyring(name, client, targets, user=None, group=None, mode="0640"):
     targets = _rotation_targets(targets)
     if __opts__["test"] and _rotating(client, targets) and os.path.exists(name):
         return _predicted(name, f"keyring {name}", client)
-    return _mark_restart(keyring(name, client, targets, user=user, group=group, mode=mode),
-                         client)
+    return _mark_restart(keyring(name, client, targets, user=user, group=group, mode=mode,
+                                 ceph_cluster=_rotated()), client)
 
 
 def rotated_secret(name, client, targets, uri=None):
@@ -1058,8 +1084,8 @@ def rotated_secret(name, client, targets, uri=None):
     if __opts__["test"]:
         if _rotating(client, targets):
             return _predicted(name, f"libvirt secret {name}", client)
-        return libvirt_secret(name, client, targets, uri=uri)
-    key, problem = _client_key(client, targets)
+        return libvirt_secret(name, client, targets, uri=uri, ceph_cluster=_rotated())
+    key, problem = _client_key(client, targets, _rotated())
     if problem:
         return _fail(_ret(name), problem)
     try:
@@ -1072,14 +1098,16 @@ def rotated_secret(name, client, targets, uri=None):
                 json.dump({"guests": guests, "at": int(time.time())}, record)
     except (CommandExecutionError, OSError) as exc:
         return _fail(_ret(name), getattr(exc, "strerror", None) or str(exc))
-    return _mark_restart(libvirt_secret(name, client, targets, uri=uri), client)
+    return _mark_restart(libvirt_secret(name, client, targets, uri=uri,
+                                        ceph_cluster=_rotated()), client)
 
 
-def _login_problem(client, keyring_path, settings):
-    """None when client.<client> logs in with the keyring here (a real cephx login)."""
+def _login_problem(held):
+    """None when a client (an entry of settings.jinja's ``clients``) logs in with its
+    keyring here (a real cephx login)."""
     conn = __utils__["ceph_cli.connection"](
-        __salt__["config.get"], conf=settings["paths"]["ceph_conf"], client_id=client,
-        keyring=keyring_path, cluster=settings["cluster"])
+        __salt__["config.get"], conf=held["conf"], client_id=held["client"],
+        keyring=held["keyring"], cluster=held["cluster"])
     try:
         __utils__["ceph_cli.run"](__salt__["cmd.run_all"], conn, ["mon", "stat"])
     except CommandExecutionError as exc:
@@ -1127,21 +1155,22 @@ def rotation_verified(name="ceph_openstack_rotate", targets=None, login=False):
 
 def _client_verified(client, targets, settings, login):
     """(problems, notes) of ``rotation_verified`` for one client held here."""
-    key, problem = _client_key(client, targets)
+    key, problem = _client_key(client, targets, _rotated())
     if problem:
         return [problem], []
-    path = settings["clients"][client]["keyring"]
+    ref = _ref(client, _rotated())
+    path = settings["clients"][ref]["keyring"]
     if not _same(__utils__["cephx.keyring_file_key"](path), key):
         return [f"keyring {path} does not hold client.{client}'s new key"], []
     notes = [f"keyring {path} holds client.{client}'s new key"]
     if login:
-        problem = _login_problem(client, path, settings)
+        problem = _login_problem(settings["clients"][ref])
         if problem:
             return [f"client.{client} cannot log in with {path}: {problem}"], notes
         notes.append(f"client.{client} logs in with it")
     if "compute" not in settings["roles"]:
         return [], notes
-    secrets = {uuid: c for uuid, c in settings["secrets"].items() if c == client}
+    secrets = {uuid: client for uuid, c in settings["secrets"].items() if c == ref}
     uri = {"uri": settings["libvirt_uri"]} if settings.get("libvirt_uri") else {}
     problems = []
     try:
@@ -1167,8 +1196,9 @@ def _mark_restart(ret, client):
     """After a real change of a client's keyring or secret: its services restart once, in
     the orchestration's last step (after the commit: a restart logs in with the new key)."""
     if ret.get("result") and ret.get("changes") and not __opts__["test"]:
-        os.makedirs(os.path.dirname(_restart_marker(client)), exist_ok=True)
-        with open(_restart_marker(client), "w", encoding="utf-8"):
+        marker = _restart_marker(_ref(client, _rotated()))
+        os.makedirs(os.path.dirname(marker), exist_ok=True)
+        with open(marker, "w", encoding="utf-8"):
             pass
     return ret
 
@@ -1177,7 +1207,8 @@ def rotation_restart_due(name, targets=None):
     """
     Report a change (for services to ``watch``) when client ``name``'s keyring or secret
     changed in a rotation and its services have not restarted since: once per change, also
-    when the run that changed it stopped before this step.
+    when the run that changed it stopped before this step. ``name`` is
+    ``<client>@<cluster>`` for a client of another cluster.
 
     .. code-block:: yaml
 
@@ -1188,7 +1219,8 @@ def rotation_restart_due(name, targets=None):
     targets = _rotation_targets(targets)
     ret = _ret(name)
     marker = _restart_marker(name)
-    due = os.path.exists(marker) or (__opts__["test"] and _rotating(name, targets))
+    due = os.path.exists(marker) or (
+        __opts__["test"] and _rotating(name.split("@", 1)[0], targets))
     if not due:
         ret["comment"] = f"no restart due for client.{name}"
         return ret

@@ -3,25 +3,16 @@
     in pillar, the main one without matching, as a one-cluster formula). A mon of another
     cluster reaches it with its minion config ceph_openstack:clusters:<name> (conf,
     keyring, client_id, cluster) when set, else with its usual connection. #}
-{%- from "ceph_openstack/map.jinja" import co, clusters, ref, problems with context %}
+{%- from "ceph_openstack/map.jinja" import co, clusters, ref, connect, problems with context %}
 include:
   - ceph_openstack.validate
 {#- A pillar with a problem: nothing but the check of ceph_openstack.validate. #}
 {%- if not problems %}
-{#- The connection keywords of a cluster's states (none: the minion's usual connection). #}
-{%- macro connect(connection) %}
-{%-   for key, value in connection | dictsort
-        if key in ['conf', 'keyring', 'client_id', 'cluster', 'timeout'] %}
-    - {{ key }}: {{ value | json }}
-{%-   endfor %}
-{%- endmacro %}
 {%- set served = [] %}
 {%- for name, on in clusters.items()
       if clusters | length == 1 or salt['match.compound'](on.targets.mon) %}
 {%-   do served.append(name) %}
 {%-   set suffix = '' if on.main else '@' ~ name %}
-{%-   set connection = {} if on.main else
-        salt['config.get']('ceph_openstack:clusters:' ~ name, {}) %}
 
 {%-   for pool, props in on.pools.items() %}
 ceph_openstack-pool-{{ pool }}{{ suffix }}:
@@ -30,12 +21,10 @@ ceph_openstack-pool-{{ pool }}{{ suffix }}:
 {%-     for prop, value in (props or {}).items() %}
     - {{ prop }}: {{ value | json }}
 {%-     endfor %}
-{{- connect(connection) }}
+{{- connect(name) }}
 {%-   endfor %}
 
-{%-   set client_roles = {} %}
 {%-   for client, spec in on.clients.items() %}
-{%-     do client_roles.update({client: spec.get('roles', [])}) %}
 ceph_openstack-client-{{ ref(client, name) }}:
   ceph_openstack.client_present:
     - name: {{ client | json }}
@@ -43,7 +32,7 @@ ceph_openstack-client-{{ ref(client, name) }}:
 {%-     if on.arg %}
     - ceph_cluster: {{ on.arg | json }}
 {%-     endif %}
-{{- connect(connection) }}
+{{- connect(name) }}
 {%-   endfor %}
 
 {#- Runs in definition order: after the users, and before the controller and compute
@@ -52,12 +41,12 @@ ceph_openstack-client-{{ ref(client, name) }}:
     state names the key it could not read). #}
 ceph_openstack-published{{ suffix }}:
   ceph_openstack.published:
-    - clients: {{ client_roles | json }}
+    - clients: {{ on.client_roles | json }}
     - targets: {{ on.targets | json }}
 {%-   if on.arg %}
     - ceph_cluster: {{ on.arg | json }}
 {%-   endif %}
-{{- connect(connection) }}
+{{- connect(name) }}
 {%- endfor %}
 {%- if not served %}
 

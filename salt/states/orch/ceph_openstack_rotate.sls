@@ -13,14 +13,16 @@
     One mon acts for the whole rotation (ceph_openstack_rotate:mon, else the first by
     minion ID of the mons that answer): the cluster is one, and two mons staging at once
     would each make a new key. The nodes read the plan and the new keys from that mon's
-    mine alone. #}
-{%- from "ceph_openstack/map.jinja" import co with context %}
+    mine alone. A rotation works on one cluster: the main one, or the one named by
+    ceph_openstack_rotate:cluster (its mons act; its clients are rotated). #}
+{%- from "ceph_openstack/map.jinja" import co, rotating with context %}
 {%- set t = co.targets %}
+{%- set mons = rotating.targets.mon %}
 {%- set nodes = '( ' ~ t.controller ~ ' ) or ( ' ~ t.compute ~ ' )' %}
 {%- set asked = pillar.get('ceph_openstack_rotate') or {} %}
 {%- set answering = [] %}
 {%- if not asked.get('mon') %}
-{%-   for minion, answer in (salt['saltutil.cmd'](t.mon, 'test.ping', tgt_type='compound')
+{%-   for minion, answer in (salt['saltutil.cmd'](mons, 'test.ping', tgt_type='compound')
                              or {}) | dictsort %}
 {%-     if answer is mapping and answer.get('ret') is sameas true %}
 {%-       do answering.append(minion) %}
@@ -38,7 +40,7 @@
       ('computes', t.compute, 'node', co.rollout.compute_batch),
       ('verify', nodes, 'verify', None),
       ('commit', None, 'commit', None),
-      ('publish', t.mon, 'publish', None),
+      ('publish', mons, 'publish', None),
       ('restart', nodes, 'restart', None),
     ] %}
 
@@ -48,8 +50,8 @@
 
 ceph_openstack-rotate-mon:
   test.fail_without_changes:
-    - name: {{ ('no mon minion answered (pillar ceph_openstack:targets:mon is '
-                ~ t.mon ~ '): nothing changed') | json }}
+    - name: {{ ('no mon minion of the cluster answered (its targets:mon is '
+                ~ mons ~ '): nothing changed') | json }}
     - require:
       - {{ validate }}: ceph_openstack-rotate-validate
 {%- else %}

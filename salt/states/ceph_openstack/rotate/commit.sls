@@ -1,5 +1,7 @@
-{#- Rotation, on the mons, last: the pending keys become the keys; the old ones die. #}
-{%- from "ceph_openstack/map.jinja" import co with context %}
+{#- Rotation, on the mons of the rotated cluster, last: the pending keys become the keys;
+    the old ones die. #}
+{%- from "ceph_openstack/map.jinja" import rotating, connect with context %}
 ceph_openstack-rotation-committed:
   ceph_openstack.rotation_committed:
-    - targets: {{ co.targets | json }}
+    - targets: {{ rotating.targets | json }}
+{{- connect(rotating.name) }}

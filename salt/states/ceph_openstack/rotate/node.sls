@@ -1,29 +1,33 @@
 {#- Rotation, on each controller and compute: the keyrings (and libvirt secrets, same UUID)
-    of the clients being rotated get the staged key. Paths and owners are those of
-    ceph_openstack.client. Services restart in rotate.restart, after the commit. #}
-{%- from "ceph_openstack/map.jinja" import co, roles, keyring_path, keyring_owners
+    of the clients being rotated, on the rotated cluster, get the staged key. Paths and
+    owners are those of ceph_openstack.client. Services restart in rotate.restart, after
+    the commit. #}
+{%- from "ceph_openstack/map.jinja" import co, roles, keyring_path, node_keyrings, rotating
     with context %}
 {%- set lookup = co.lookup %}
 {%- set rotate = (pillar.get('ceph_openstack_rotate') or {}).get('clients') or [] %}
-{%- for client, owner in keyring_owners.items() if client in rotate %}
+{%- for key, keyring in node_keyrings.items()
+      if keyring.cluster == rotating.name and keyring.client in rotate %}
 
-ceph_openstack-rotate-keyring-{{ client }}:
+ceph_openstack-rotate-keyring-{{ key }}:
   ceph_openstack.rotated_keyring:
-    - name: {{ keyring_path(client) | json }}
-    - client: {{ client | json }}
-    - targets: {{ co.targets | json }}
-    - user: {{ owner[0] | json }}
-    - group: {{ owner[1] | json }}
+    - name: {{ keyring_path(keyring.client, keyring.cluster) | json }}
+    - client: {{ keyring.client | json }}
+    - targets: {{ rotating.targets | json }}
+    - user: {{ keyring.user | json }}
+    - group: {{ keyring.group | json }}
     - mode: '0640'
 {%- endfor %}
 {%- if 'compute' in roles %}
-{%-   for name, secret in co.libvirt.secrets.items() if secret.get('client', name) in rotate %}
+{%-   for name, secret in co.libvirt.secrets.items()
+        if (secret.get('cluster') or co.cluster) == rotating.name
+        and secret.get('client', name) in rotate %}
 
 ceph_openstack-rotate-secret-{{ name }}:
   ceph_openstack.rotated_secret:
     - name: {{ secret.uuid | json }}
     - client: {{ secret.get('client', name) | json }}
-    - targets: {{ co.targets | json }}
+    - targets: {{ rotating.targets | json }}
 {%-     if lookup.libvirt_uri %}
     - uri: {{ lookup.libvirt_uri | json }}
 {%-     endif %}

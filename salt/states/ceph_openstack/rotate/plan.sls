@@ -1,5 +1,7 @@
-{#- Rotation, on the mons: decide and publish the plan (no key in it). #}
-{%- from "ceph_openstack/map.jinja" import co with context %}
+{#- Rotation, on the mons of the rotated cluster: decide and publish the plan (no key in
+    it). #}
+{%- from "ceph_openstack/map.jinja" import rotating, connect with context %}
 ceph_openstack-rotation-planned:
   ceph_openstack.rotation_planned:
-    - targets: {{ co.targets | json }}
+    - targets: {{ rotating.targets | json }}
+{{- connect(rotating.name) }}

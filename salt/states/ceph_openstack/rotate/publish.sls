@@ -1,8 +1,12 @@
-{#- Rotation, on every mon, after the commit: each mon publishes the clients' keys as the
-    rollout does (the acting mon staged them; the others still hold the old ones, which a
-    node's own highstate would otherwise read). #}
-{%- from "ceph_openstack/map.jinja" import co, client_roles with context %}
-ceph_openstack-rotation-published:
+{#- Rotation, on every mon of the rotated cluster, after the commit: each mon publishes the
+    clients' keys as the rollout does (the acting mon staged them; the others still hold
+    the old ones, which a node's own highstate would otherwise read). #}
+{%- from "ceph_openstack/map.jinja" import rotating, connect with context %}
+ceph_openstack-rotation-published{{ '' if rotating.main else '@' ~ rotating.name }}:
   ceph_openstack.published:
-    - clients: {{ client_roles | json }}
-    - targets: {{ co.targets | json }}
+    - clients: {{ rotating.client_roles | json }}
+    - targets: {{ rotating.targets | json }}
+{%- if rotating.arg %}
+    - ceph_cluster: {{ rotating.arg | json }}
+{%- endif %}
+{{- connect(rotating.name) }}

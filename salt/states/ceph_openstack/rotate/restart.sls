@@ -1,18 +1,22 @@
 {#- Rotation, on every OpenStack node, after the commit: the services that read a changed
     keyring or secret restart once, then each keyring logs in (a real cephx login). #}
-{%- from "ceph_openstack/map.jinja" import co, roles, service_clients with context %}
+{%- from "ceph_openstack/map.jinja" import co, roles, service_clients, rotating, ref
+    with context %}
 {%- set lookup = co.lookup %}
 {%- set rotate = (pillar.get('ceph_openstack_rotate') or {}).get('clients') or [] %}
+{#- The rotated clients this node holds, by reference (<client>@<cluster> on another
+    cluster), as service_clients names them. #}
 {%- set marked = [] %}
-{%- for client in rotate if client in co.clients %}
-{%-   if roles | select('in', co.clients[client].get('roles', [])) | list %}
-{%-     do marked.append(client) %}
+{%- for client in rotate if client in rotating.clients %}
+{%-   set key = ref(client, rotating.name) | string %}
+{%-   if roles | select('in', rotating.clients[client].get('roles', [])) | list %}
+{%-     do marked.append(key) %}
 {%-   endif %}
 
-ceph_openstack-rotate-restart-{{ client }}:
+ceph_openstack-rotate-restart-{{ key }}:
   ceph_openstack.rotation_restart_due:
-    - name: {{ client | json }}
-    - targets: {{ co.targets | json }}
+    - name: {{ key | json }}
+    - targets: {{ rotating.targets | json }}
 {%- endfor %}
 {#- Each service restarts when the keyring of one of its own clients changed. #}
 {%- set units = [] %}
@@ -41,5 +45,5 @@ ceph_openstack-rotate-service-{{ unit }}:
 
 ceph_openstack-rotation-logged-in:
   ceph_openstack.rotation_verified:
-    - targets: {{ co.targets | json }}
+    - targets: {{ rotating.targets | json }}
     - login: True
