@@ -16,10 +16,10 @@ be used unchanged.
 
 The server reads the glance-api.conf the formula wrote on a controller,
 then a lab overlay that adds only what a lab needs: where to listen, the
-database, the staging directories, the policy, and ``rbd_store_ceph_conf``
-pointing at a copy of the controller's ceph.conf that names the controller's
-keyring (on a real controller both sit at Ceph's default paths; in the lab
-they live under the minion's sandbox root).
+database, the staging directories, the policy, and for each RBD store an
+``rbd_store_ceph_conf`` pointing at a copy of the ceph.conf of the store's cluster
+that names the controller's keyring (on a real controller both sit at Ceph's
+default paths; in the lab they live under the minion's sandbox root).
 """
 
 import configparser
@@ -55,15 +55,19 @@ def unsupported(ceph):
     return None
 
 
-def _backend_name(glance_conf):
-    """The RBD store's name from ``[DEFAULT] enabled_backends = <name>:rbd``."""
+def rbd_stores(glance_conf):
+    """``{store: section}`` of the RBD stores ``[DEFAULT] enabled_backends`` lists."""
     parser = configparser.ConfigParser(strict=False, interpolation=None)
     parser.read(glance_conf)
+    stores = {}
     for item in parser.get("DEFAULT", "enabled_backends", fallback="").split(","):
         name, _, kind = item.strip().partition(":")
         if kind.strip() == "rbd":
-            return name.strip()
-    raise RuntimeError(f"{glance_conf} enables no rbd store ([DEFAULT] enabled_backends)")
+            stores[name.strip()] = dict(parser[name.strip()]) if parser.has_section(
+                name.strip()) else {}
+    if not stores:
+        raise RuntimeError(f"{glance_conf} enables no rbd store ([DEFAULT] enabled_backends)")
+    return stores
 
 
 class GlanceLab:
@@ -75,7 +79,6 @@ class GlanceLab:
         self.piddir = os.path.join(self.dir, "pids")
         self.logdir = os.path.join(self.dir, "log")
         self.overlay = os.path.join(self.dir, "glance-lab.conf")
-        self.ceph_conf = os.path.join(self.dir, "ceph.conf")
         self.clouds_yaml = os.path.join(self.dir, "clouds.yaml")
         self.port_file = os.path.join(self.dir, "port")
 
@@ -91,10 +94,13 @@ class GlanceLab:
     def running(self):
         return {name: pid for name, pid in proc.pids(self.piddir).items() if proc.alive(pid)}
 
-    def _write_configs(self, glance_conf, ceph_conf, keyring, client, port):
+    def _write_configs(self, stores, port):
         for sub in ("staging", "tasks", "lock", "image-cache", "log", "pids"):
             os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
-        client_conf(ceph_conf, client, keyring, self.ceph_conf)
+        store_confs = {}
+        for store, (ceph_conf, keyring, client) in stores.items():
+            store_confs[store] = {"rbd_store_ceph_conf": client_conf(
+                ceph_conf, client, keyring, os.path.join(self.dir, f"ceph-{store}.conf"))}
         with open(os.path.join(self.dir, "policy.yaml"), "w") as out:
             out.write(_POLICY)
         overlay = {
@@ -110,7 +116,7 @@ class GlanceLab:
                 "flavor": "",
                 "config_file": os.path.join(self.venv, "etc", "glance", "glance-api-paste.ini"),
             },
-            _backend_name(glance_conf): {"rbd_store_ceph_conf": self.ceph_conf},
+            **store_confs,
             "os_glance_staging_store": {
                 "filesystem_store_datadir": os.path.join(self.dir, "staging"),
             },
@@ -140,16 +146,17 @@ class GlanceLab:
         except OSError:
             return False
 
-    def up(self, glance_conf, ceph_conf, keyring, client="glance", timeout=90):
+    def up(self, glance_conf, stores, timeout=90):
         """
-        Start glance-api with ``glance_conf`` (the formula's glance-api.conf),
-        reaching Ceph through ``ceph_conf`` and ``keyring`` as ``client``.
+        Start glance-api with ``glance_conf`` (the formula's glance-api.conf), each RBD
+        store reaching its cluster as ``stores`` says: ``{store: (ceph_conf, keyring,
+        client)}``.
         """
         if not self.installed:
             raise RuntimeError(f"{self.venv} has no glance-api: run scripts/setup.sh")
         if "glance-api" in self.running():
             return
-        self._write_configs(glance_conf, ceph_conf, keyring, client, proc.free_port())
+        self._write_configs(stores, proc.free_port())
         argv = [os.path.join(self.venv, "bin", "glance-api"),
                 "--config-file", glance_conf, "--config-file", self.overlay]
         sync = subprocess.run(
@@ -165,12 +172,19 @@ class GlanceLab:
             self.down()
             raise
 
-    def up_for_controller(self, root, client="glance"):
-        """``up`` with the glance-api.conf, ceph.conf and keyring the formula wrote under a
-        lab controller's sandbox ``root``."""
-        self.up(os.path.join(root, "etc", "glance", "glance-api.conf"),
-                os.path.join(root, "etc", "ceph", "ceph.conf"),
-                os.path.join(root, "etc", "ceph", f"ceph.client.{client}.keyring"), client)
+    def up_for_controller(self, root):
+        """``up`` with the glance-api.conf the formula wrote under a lab controller's sandbox
+        ``root``, each store with the ceph.conf (of its own cluster) and keyring the
+        formula wrote there for it."""
+        glance_conf = os.path.join(root, "etc", "glance", "glance-api.conf")
+        stores = {}
+        for store, section in rbd_stores(glance_conf).items():
+            conf = section.get("rbd_store_ceph_conf", "/etc/ceph/ceph.conf")
+            cluster = os.path.basename(conf)[:-len(".conf")]
+            client = section.get("rbd_store_user", "glance")
+            keyring = os.path.join(os.path.dirname(conf), f"{cluster}.client.{client}.keyring")
+            stores[store] = (root + conf, root + keyring, client)
+        self.up(glance_conf, stores)
 
     def down(self):
         return proc.stop_all(self.piddir)

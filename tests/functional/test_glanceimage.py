@@ -50,7 +50,7 @@ def glance(ceph_lab, tmp_path_factory):
         "rbd_store_ceph_conf = /etc/ceph/ceph.conf\n"
     )
     server = GlanceLab(str(work / "server"))
-    server.up(str(conf), ceph_lab.conf, str(keyring), client=user)
+    server.up(str(conf), {"store1": (ceph_lab.conf, str(keyring), user)})
     server.pool = pool
     try:
         yield server
