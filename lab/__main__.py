@@ -3,11 +3,13 @@ The lab command: ``python -m lab up|down|status|demo [--dir DIR]``.
 
 ``up`` starts a one-node Ceph cluster, an unprivileged libvirtd and a Salt
 master with the minions mon1, ctl1 and cmp1, all on 127.0.0.1 with all state
-under DIR; ``down`` stops every process it started, by PID; ``demo`` runs the
-whole rollout on a fresh lab and prints a summary (see lab/demo.py).
+under DIR; with ``--clusters 2``, also a second one-node cluster (DIR/ceph2) and
+its mon minion mon2; ``down`` stops every process it started, by PID; ``demo``
+runs the whole rollout on a fresh lab and prints a summary (see lab/demo.py).
 """
 
 import argparse
+import concurrent.futures
 import os
 import sys
 import time
@@ -17,7 +19,7 @@ from lab.glance import GlanceLab
 from lab.libvirt import LibvirtLab
 from lab.nodes import NODES, NodeLab
 from lab.release import RELEASES
-from lab.salt import MINIONS, SaltLab
+from lab.salt import MINIONS, SECOND_MON, SaltLab
 
 DEFAULT_DIR = os.environ.get("LAB_DIR", "/tmp/ceph_openstack-lab")
 
@@ -25,17 +27,25 @@ DEFAULT_DIR = os.environ.get("LAB_DIR", "/tmp/ceph_openstack-lab")
 class Lab:
     """All parts of the lab under one directory."""
 
-    def __init__(self, directory, ceph_release=None, nodes=None):
+    def __init__(self, directory, ceph_release=None, nodes=None, clusters=None):
         self.dir = os.path.abspath(directory)
         self.ceph = CephLab(os.path.join(self.dir, "ceph"), ceph_release)
+        #: The second cluster (same release), started by ``up`` when ``clusters`` is 2;
+        #: ``down`` stops it whatever the count.
+        self.ceph2 = CephLab(os.path.join(self.dir, "ceph2"), ceph_release)
         self.libvirt = LibvirtLab(os.path.join(self.dir, "libvirt"))
         #: "sandbox" (every minion a host process with a sandbox root) or "real" (the
         #: controller and the compute booted as Debian systems, lab/nodes.py)
-        self.node_kind = nodes or self._recorded_kind() or "sandbox"
+        self.node_kind = nodes or self._recorded("nodes.kind") or "sandbox"
+        #: 1, or 2: a second cluster, its mon minion (SECOND_MON) and the two-cluster pillar
+        self.clusters = int(clusters or self._recorded("clusters") or 1)
+        if self.clusters not in (1, 2):
+            raise ValueError(f"the lab runs 1 or 2 Ceph clusters, not {self.clusters}")
         real = NODES if self.node_kind == "real" else {}
         minions = {m: r for m, r in MINIONS.items() if m not in real}
         self.salt = SaltLab(os.path.join(self.dir, "salt"), self.ceph, self.libvirt,
-                            minions=minions, real_nodes=real)
+                            minions=minions, real_nodes=real,
+                            ceph2=self.ceph2 if self.clusters == 2 else None)
         self.nodes = NodeLab(os.path.join(self.dir, "nodes"), nodes=real)
         # Started by the demo once a controller has its glance-api.conf (lab/glance.py).
         self.glance = GlanceLab(os.path.join(self.dir, "glance"))
@@ -49,11 +59,16 @@ class Lab:
         timings["ceph root"] = time.monotonic() - start
         # The minions (and the demo) call this release's ceph, rbd and rados.
         os.environ["PATH"] = self.ceph.env()["PATH"]
-        self._record_kind()
-        for name, part in (("ceph", self.ceph), ("libvirt", self.libvirt), ("salt", self.salt)):
-            start = time.monotonic()
-            part.up()
-            timings[name] = time.monotonic() - start
+        self._record("nodes.kind", self.node_kind)
+        self._record("clusters", self.clusters)
+        with concurrent.futures.ThreadPoolExecutor(1) as beside:
+            # The second cluster needs no other part: it comes up beside them.
+            second = beside.submit(_timed, self.ceph2.up) if self.clusters == 2 else None
+            for name, part in (("ceph", self.ceph), ("libvirt", self.libvirt),
+                               ("salt", self.salt)):
+                timings[name] = _timed(part.up)
+            if second is not None:
+                timings["ceph2 (beside)"] = second.result()
         if self.nodes.nodes:
             start = time.monotonic()
             self.nodes.master_port = self.salt.ret_port()
@@ -62,34 +77,44 @@ class Lab:
             timings["real nodes"] = time.monotonic() - start
         return timings
 
-    def _kind_file(self):
-        return os.path.join(self.dir, "nodes.kind")
-
-    def _recorded_kind(self):
+    def _recorded(self, name):
+        """What ``up`` recorded in ``<dir>/<name>`` (the node kind, the cluster count)."""
         try:
-            with open(self._kind_file()) as kind:
-                return kind.read().strip()
+            with open(os.path.join(self.dir, name)) as recorded:
+                return recorded.read().strip() or None
         except OSError:
             return None
 
-    def _record_kind(self):
-        with open(self._kind_file(), "w") as kind:
-            kind.write(self.node_kind + "\n")
+    def _record(self, name, value):
+        with open(os.path.join(self.dir, name), "w") as out:
+            out.write(f"{value}\n")
 
     def down(self):
         stopped = {}
-        for part in (self.glance, self.nodes, self.salt, self.libvirt, self.ceph):
-            stopped.update(part.down())
+        with concurrent.futures.ThreadPoolExecutor(1) as beside:
+            second = beside.submit(self.ceph2.down)  # its daemons take seconds to stop
+            for part in (self.glance, self.nodes, self.salt, self.libvirt, self.ceph):
+                stopped.update(part.down())
+            # Named apart: the second cluster's daemons have the first one's names.
+            stopped.update({f"{name} (ceph2)": pid for name, pid in second.result().items()})
         return stopped
 
     def status(self):
         return {
             "ceph": self.ceph.rss_kib(),
+            "ceph2": self.ceph2.rss_kib(),
             "libvirt": self.libvirt.rss_kib(),
             "salt": self.salt.rss_kib(),
             "glance": self.glance.rss_kib(),
             "nodes": self.nodes.rss_kib(),
         }
+
+
+def _timed(call):
+    """Seconds that ``call()`` took."""
+    start = time.monotonic()
+    call()
+    return time.monotonic() - start
 
 
 def main(argv=None):
@@ -104,13 +129,18 @@ def main(argv=None):
     parser.add_argument("--ceph", choices=sorted(RELEASES), default=None,
                         help="Ceph release of a new lab (default: $CEPH_RELEASE, else the "
                              "host's packages); an existing lab keeps its own")
+    parser.add_argument("--clusters", type=int, choices=[1, 2], default=None,
+                        help="Ceph clusters of a new lab (default: $LAB_CLUSTERS, else 1); "
+                             f"the second has its own mon minion, {SECOND_MON}; an existing "
+                             "lab keeps its own")
     args = parser.parse_args(argv)
     # up and demo make a lab of the release asked for; status and down find a lab's own.
-    wanted, nodes = args.ceph, args.nodes
+    wanted, nodes, clusters = args.ceph, args.nodes, args.clusters
     if args.command in ("up", "demo"):
         wanted = wanted or os.environ.get("CEPH_RELEASE")
         nodes = nodes or os.environ.get("LAB_NODES")
-    lab = Lab(args.dir, wanted, nodes)
+        clusters = clusters or os.environ.get("LAB_CLUSTERS")
+    lab = Lab(args.dir, wanted, nodes, clusters)
 
     if args.command == "up":
         timings = lab.up()
@@ -131,10 +161,12 @@ def main(argv=None):
 def _print_status(lab):
     print(f"  ceph release: {lab.ceph.release}"
           + ("" if lab.ceph.bindir is None else f" (from {lab.ceph.bindir})"))
-    if lab.ceph.running():
-        checks = lab.ceph.health_checks()
-        print("  ceph health: " + ("HEALTH_OK" if not checks else "; ".join(
-            f"{code}: {summary}" for code, summary in checks.items())))
+    for name, cluster in (("ceph", lab.ceph), ("ceph2", lab.ceph2)):
+        if cluster.running():
+            checks = cluster.health_checks()
+            print(f"  {name} health: " + ("HEALTH_OK" if not checks else "; ".join(
+                f"{code}: {summary}" for code, summary in checks.items()))
+                  + f" (fsid {cluster.fsid}, mon {cluster.mon_host})")
     total = 0
     for part, processes in lab.status().items():
         for name, rss in sorted(processes.items()):

@@ -4,14 +4,27 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 
+#: Ports this process has handed out: a daemon configured now may listen on its port only
+#: later (the two clusters' mons, a mon's v1 and v2), so none may be handed out twice.
+_GIVEN = set()
+_GIVING = threading.Lock()
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing listens on right now and that this process
+    has not handed out before."""
+    with _GIVING:
+        while True:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = sock.getsockname()[1]
+            if port not in _GIVEN:
+                _GIVEN.add(port)
+                return port
 
 
 def start_daemon(name, argv, piddir, logdir, env=None, preexec_fn=None, cwd=None):
@@ -63,9 +76,10 @@ def pids(piddir):
     return found
 
 
-def stop_all(piddir, timeout=15):
-    """Stop every process recorded in ``piddir`` (TERM, then KILL) and remove the files."""
-    recorded = pids(piddir)
+def stop_all(piddir, timeout=15, names=None):
+    """Stop every process recorded in ``piddir`` (or those of ``names`` only): TERM, then
+    KILL, and remove their files."""
+    recorded = {name: pid for name, pid in pids(piddir).items() if names is None or name in names}
     for pid in recorded.values():
         _signal_group(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout

@@ -3,8 +3,9 @@ Shared pytest fixtures: the real lab (Ceph, libvirtd) and Salt loaders over it.
 
 Unit tests need none of this. Functional tests load the project's modules
 through Salt's loader (after a real ``saltutil.sync_all`` from ``salt/``) and
-act on the lab cluster and daemon. Integration tests (tests/integration)
-add a Salt master and minions started with pytest-salt-factories.
+act on the lab cluster and daemon; ``ceph_lab2`` adds a second cluster for the
+tests that ask for it. Integration tests (tests/integration) add a Salt master
+and minions started with pytest-salt-factories.
 """
 
 import os
@@ -23,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 from lab import release  # noqa: E402
 from lab.ceph import CephLab  # noqa: E402
 from lab.libvirt import LibvirtLab  # noqa: E402
+from lab.salt import SECOND_CLUSTER  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -97,15 +99,28 @@ def salt_factories_config(lab_dir):
     return {"root_dir": str(lab_dir / "salt")}
 
 
-@pytest.fixture(scope="session")
-def ceph_lab(lab_dir, ceph_release):
-    """A running one-node Ceph cluster; ``ceph_lab.ceph(...)`` asks it directly."""
-    cluster = CephLab(lab_dir / "ceph", ceph_release)
+def _running_cluster(directory, ceph_release):
+    """A one-node Ceph cluster under ``directory``, up until the generator is closed."""
+    cluster = CephLab(directory, ceph_release)
     try:
         cluster.up()
         yield cluster
     finally:
         cluster.down()
+
+
+@pytest.fixture(scope="session")
+def ceph_lab(lab_dir, ceph_release):
+    """A running one-node Ceph cluster; ``ceph_lab.ceph(...)`` asks it directly."""
+    yield from _running_cluster(lab_dir / "ceph", ceph_release)
+
+
+@pytest.fixture(scope="session")
+def ceph_lab2(lab_dir, ceph_release):
+    """A second running one-node Ceph cluster (its own fsid and mon ports, the same
+    release), started when a test first asks for it: the lab pillar's cluster
+    ``lab.salt.SECOND_CLUSTER`` ("dr") in the tests that use two."""
+    yield from _running_cluster(lab_dir / "ceph2", ceph_release)
 
 
 @pytest.fixture(scope="session")
@@ -122,7 +137,8 @@ def libvirt_lab(lab_dir):
 @pytest.fixture(scope="module")
 def minion_opts(lab_dir, request):
     """Minion options for a masterless minion whose file root is the project's salt/ tree
-    and whose connection defaults point at whichever lab parts the test module uses."""
+    and whose connection defaults point at whichever lab parts the test module uses
+    (with ``ceph_lab2``: ``ceph_openstack:clusters:dr:{conf, keyring}`` as well)."""
     import salt.config
 
     root = lab_dir / "functional" / request.module.__name__
@@ -145,6 +161,10 @@ def minion_opts(lab_dir, request):
     if "ceph_lab" in request.fixturenames:
         cluster = request.getfixturevalue("ceph_lab")
         opts["ceph_openstack"].update({"conf": cluster.conf, "keyring": cluster.admin_keyring})
+    if "ceph_lab2" in request.fixturenames:
+        second = request.getfixturevalue("ceph_lab2")
+        opts["ceph_openstack"]["clusters"] = {
+            SECOND_CLUSTER: {"conf": second.conf, "keyring": second.admin_keyring}}
     if "libvirt_lab" in request.fixturenames:
         opts["ceph_openstack"]["libvirt"] = {"uri": request.getfixturevalue("libvirt_lab").uri}
     for sub in ("cache", "pki", "sock", "extmods", "pillar"):

@@ -4,6 +4,11 @@ pytest-salt-factories, a mon minion on the host over the session's Ceph cluster,
 controller ``ctl1`` and compute ``cmp1`` booted as Debian systems with Debian's OpenStack
 packages, whose own salt-minions connect to that master. They get the project's pillar as a
 user's node does (no sandbox overlay). Runs with ``./run test --nodes real tests/real``.
+
+A test module that asks for ``two_clusters`` runs with a second cluster (``ceph_lab2``, ``dr``
+in the lab pillar) and its mon minion ``rmon2`` beside the same master and nodes (one set of
+real nodes per machine); after the module the pillar is back to one cluster (what the formula
+wrote on the nodes for the second one stays).
 """
 
 import os
@@ -19,6 +24,8 @@ from lab.nodes import NODES, NodeLab
 
 #: The mon minion on the host (its own ID: the integration package's mon1 may run beside).
 MON = "rmon1"
+#: The second cluster's mon minion on the host (``two_clusters``).
+MON2 = "rmon2"
 
 
 def pytest_collection_modifyitems(config, items):  # pylint: disable=unused-argument
@@ -64,12 +71,17 @@ def real_master(salt_factories, real_pillar, real_dir):
         yield factory
 
 
+def _host_mon(real_master, real_dir, minion_id, cluster):
+    """The factory of a mon minion on the host, for the lab cluster ``cluster``."""
+    salt_lab.prepare_sandbox(str(real_dir), minion_id, ["mon"])
+    overrides = salt_lab.minion_overrides(str(real_dir), minion_id, ["mon"], cluster)
+    overrides["master"] = "127.0.0.1"
+    return real_master.salt_minion_daemon(minion_id, overrides=overrides)
+
+
 @pytest.fixture(scope="package")
 def real_mon(real_master, real_dir, ceph_lab):
-    salt_lab.prepare_sandbox(str(real_dir), MON, ["mon"])
-    overrides = salt_lab.minion_overrides(str(real_dir), MON, ["mon"], ceph_lab)
-    overrides["master"] = "127.0.0.1"
-    factory = real_master.salt_minion_daemon(MON, overrides=overrides)
+    factory = _host_mon(real_master, real_dir, MON, ceph_lab)
     with factory.started(start_timeout=120):
         yield factory
 
@@ -96,3 +108,24 @@ def salt_cli(real_master, nodes):
 @pytest.fixture(scope="package")
 def salt_run_cli(real_master, nodes):
     return real_master.salt_run_cli(timeout=1200)
+
+
+@pytest.fixture(scope="module")
+def two_clusters(real_master, real_dir, nodes, ceph_lab2):
+    """For one test module: the second cluster's mon minion ``rmon2`` (on ``ceph_lab2``)
+    and the lab's two-cluster pillar for every minion; yields the rmon2 factory."""
+    cli = real_master.salt_cli(timeout=120)
+
+    def pillar(second_mon):
+        salt_lab.write_pillar(str(real_dir), real_nodes=NODES, second_mon=second_mon)
+        cli.run("saltutil.refresh_pillar", "wait=True", minion_tgt="*")
+
+    factory = _host_mon(real_master, real_dir, MON2, ceph_lab2)
+    try:
+        with factory.started(start_timeout=120):
+            pillar(MON2)
+            yield factory
+    finally:
+        pillar(None)
+        # Forget rmon2, so that later modules' '*' waits for no absent minion.
+        real_master.salt_key_cli().run("-d", MON2, "-y")
