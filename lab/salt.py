@@ -24,12 +24,11 @@ STOCK_CONFIGS = os.path.join(PROJECT, "lab", "files")
 #: minion id -> roles (the ``role`` grain)
 MINIONS = {"mon1": ["mon"], "ctl1": ["controller"], "cmp1": ["compute"]}
 
-#: A lab with two Ceph clusters: the second one's name in the pillar and its mon minion.
+#: A lab with two Ceph clusters: the second one's name in the pillar (the project's
+#: pillar/two_clusters.sls, as a user adds it) and its mon minion, whose grain
+#: ``ceph_cluster`` that pillar's targets:mon match.
 SECOND_CLUSTER = "dr"
 SECOND_MON = "mon2"
-
-#: UUID of the libvirt secret of client.cinder on the second cluster (fixed, as a user's).
-SECOND_SECRET_UUID = "a88da44e-972e-48b7-b85f-7aa958a82c02"
 
 #: The stock config files each role's sandbox root starts with.
 ROLE_FILES = {
@@ -87,13 +86,18 @@ def connection_opts(ceph=None, libvirt=None):
     return opts
 
 
-def minion_overrides(directory, minion_id, roles, ceph=None, libvirt=None):
-    """Options of one lab minion beyond what the master connection needs."""
+def minion_overrides(directory, minion_id, roles, ceph=None, libvirt=None, cluster=None):
+    """Options of one lab minion beyond what the master connection needs; ``cluster``: the
+    name of the pillar's cluster this mon serves, as grain ``ceph_cluster`` (none: the
+    main one)."""
     conn = connection_opts(ceph if "mon" in roles else None,
                            libvirt if "compute" in roles else None)
+    grains = {"role": roles if len(roles) > 1 else roles[0]}
+    if cluster:
+        grains["ceph_cluster"] = cluster
     return {
         "id": minion_id,
-        "grains": {"role": roles if len(roles) > 1 else roles[0]},
+        "grains": grains,
         "ceph_openstack": conn,
         "file_roots": file_roots(),
         "mine_interval": 60,
@@ -102,74 +106,23 @@ def minion_overrides(directory, minion_id, roles, ceph=None, libvirt=None):
     }
 
 
-def _rbd_caps(*grants):
-    """cephx caps of an RBD client: ``grants`` are (profile, pool) pairs."""
-    osd = ", ".join(f"{profile} pool={pool}" for profile, pool in grants)
-    mgr = ", ".join(f"profile rbd pool={pool}" for profile, pool in grants
-                    if profile == "profile rbd")
-    return {"mon": "profile rbd", "osd": osd, "mgr": mgr}
-
-
-def two_cluster_pillar(second_mon=SECOND_MON):
-    """
-    The pillar overlay of a lab with two clusters: the second cluster (``SECOND_CLUSTER``,
-    whose mon minion is ``second_mon``) holds a Cinder backend, the backups and a Glance
-    store; the main cluster keeps what pillar.example gives it, Nova's disks included.
-    """
-    return {"ceph_openstack": {
-        # Each mon minion applies the clusters whose targets:mon match it.
-        "targets": {"mon": f"G@role:mon and not L@{second_mon}"},
-        "clusters": {SECOND_CLUSTER: {
-            "targets": {"mon": f"L@{second_mon}"},
-            # One OSD: 8 PGs per pool keep it light.
-            "pools": {pool: {"pg_num": 8} for pool in ("volumes", "backups", "images")},
-            "clients": {
-                "cinder": {"caps": _rbd_caps(("profile rbd", "volumes"),
-                                             ("profile rbd-read-only", "images")),
-                           "roles": ["controller", "compute"]},
-                "cinder-backup": {"caps": _rbd_caps(("profile rbd", "backups")),
-                                  "roles": ["controller"]},
-                "glance": {"caps": _rbd_caps(("profile rbd", "images")),
-                           "roles": ["controller"]},
-            },
-        }},
-        "libvirt": {"secrets": {f"cinder-{SECOND_CLUSTER}": {
-            "uuid": SECOND_SECRET_UUID, "client": "cinder", "cluster": SECOND_CLUSTER}}},
-        "cinder": {
-            "backends": {f"ceph-{SECOND_CLUSTER}": {
-                "cluster": SECOND_CLUSTER, "pool": "volumes", "client": "cinder",
-                "secret": f"cinder-{SECOND_CLUSTER}"}},
-            "backup": {"cluster": SECOND_CLUSTER, "pool": "backups", "client": "cinder-backup"},
-        },
-        "glance": {"stores": {SECOND_CLUSTER: {
-            "cluster": SECOND_CLUSTER, "pool": "images", "client": "glance"}}},
-    }}
-
-
 def write_pillar(directory, project_pillar=os.path.join(PROJECT, "pillar"), real_nodes=(),
-                 second_mon=None):
+                 clusters=1):
     """
     The lab's pillar tree: the project's example pillar plus a lab overlay that
     points each sandboxed minion's ``lookup:root`` at its sandbox and uses local users.
     Real nodes (``real_nodes``, minion IDs) get the project's pillar as a user's node does.
-    With ``second_mon`` (the minion ID of the second cluster's mon), every minion also
-    gets the two-cluster overlay (``two_cluster_pillar``), right after the project's pillar.
+    With two ``clusters``, every minion also gets the project's pillar/two_clusters.sls
+    (the cluster ``SECOND_CLUSTER``), right after the project's pillar.
 
     Returns the list of pillar roots (lab overlay first, so its top.sls wins).
     """
     lab_pillar = os.path.join(directory, "pillar")
     os.makedirs(lab_pillar, exist_ok=True)
-    clusters = os.path.join(lab_pillar, "clusters.sls")
-    if second_mon:
-        with open(clusters, "w") as out:
-            out.write("# The lab's second Ceph cluster (lab/salt.py two_cluster_pillar).\n")
-            yaml.safe_dump(two_cluster_pillar(second_mon), out, default_flow_style=False)
-    elif os.path.exists(clusters):
-        os.unlink(clusters)
     with open(os.path.join(lab_pillar, "top.sls"), "w") as top:
         # Rendered for each minion; overrides (the tests' edits) come last, so they win.
         top.write("base:\n  '*':\n    - ceph_openstack\n"
-                  + ("    - clusters\n" if second_mon else "")
+                  + ("    - two_clusters\n" if clusters == 2 else "")
                   + f"{{%- if grains['id'] not in {sorted(real_nodes)!r} %}}\n"
                   "    - lab\n{%- endif %}\n    - overrides\n")
     overrides = os.path.join(lab_pillar, "overrides.sls")
@@ -230,7 +183,7 @@ class SaltLab:
             "file_roots": file_roots(),
             "pillar_roots": {"base": write_pillar(
                 os.path.dirname(self.dir), real_nodes=self.real_nodes,
-                second_mon=SECOND_MON if self.ceph2 is not None else None)},
+                clusters=2 if self.ceph2 is not None else 1)},
             # Under root_dir: Salt prefixes root_dir to any path outside it.
             "log_file": os.path.join(self.master_dir, "var", "log", "salt", "master"),
             "log_level_logfile": "info",
@@ -248,9 +201,10 @@ class SaltLab:
 
     def minion_config(self, minion_id):
         roles = self.minions[minion_id]
-        ceph = self.ceph2 if minion_id == SECOND_MON and self.ceph2 is not None else self.ceph
-        config = minion_overrides(os.path.dirname(self.dir), minion_id, roles, ceph,
-                                  self.libvirt)
+        second = minion_id == SECOND_MON and self.ceph2 is not None
+        config = minion_overrides(os.path.dirname(self.dir), minion_id, roles,
+                                  self.ceph2 if second else self.ceph, self.libvirt,
+                                  cluster=SECOND_CLUSTER if second else None)
         config.update({
             "root_dir": os.path.join(self.dir, "minions", minion_id),
             "master": "127.0.0.1",

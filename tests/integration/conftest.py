@@ -5,7 +5,7 @@ same lab code as the demo, over the session's real Ceph cluster and libvirtd.
 
 A test package with two Ceph clusters gets its own master and minions, where mon2 is
 the mon of the second cluster (``ceph_lab2``, named ``dr`` in the lab pillar:
-lab/salt.py ``two_cluster_pillar``). Its conftest.py re-exports these package
+the project's pillar/two_clusters.sls). Its conftest.py re-exports these package
 fixtures, so they are set up anew for that package, and says how many clusters::
 
     from tests.integration.conftest import *  # noqa: F401,F403
@@ -60,7 +60,7 @@ def lab_pillar(package_dir, lab_clusters):
 
     class Pillar:
         roots = salt_lab.write_pillar(
-            str(package_dir), second_mon=salt_lab.SECOND_MON if lab_clusters == 2 else None)
+            str(package_dir), clusters=lab_clusters)
         overrides = pathlib.Path(roots[0]) / "overrides.sls"
 
         def edit(self, data):
@@ -89,10 +89,11 @@ def salt_master(salt_factories, lab_pillar, formula_tree, package_dir, lab_dir):
         yield factory
 
 
-def start_minion(salt_master, lab_dir, minion_id, roles, ceph_lab, libvirt_lab):
+def start_minion(salt_master, lab_dir, minion_id, roles, ceph_lab, libvirt_lab, cluster=None):
     """A started salt-factories minion of the lab (a context manager's factory)."""
     salt_lab.prepare_sandbox(str(lab_dir), minion_id, roles)
-    overrides = salt_lab.minion_overrides(str(lab_dir), minion_id, roles, ceph_lab, libvirt_lab)
+    overrides = salt_lab.minion_overrides(str(lab_dir), minion_id, roles, ceph_lab, libvirt_lab,
+                                          cluster=cluster)
     overrides["master"] = "127.0.0.1"
     return salt_master.salt_minion_daemon(minion_id, overrides=overrides)
 
@@ -101,13 +102,12 @@ def start_minion(salt_master, lab_dir, minion_id, roles, ceph_lab, libvirt_lab):
 def minions(salt_master, package_dir, lab_clusters, ceph_lab, libvirt_lab, request):
     # With two clusters, mon2 is the second cluster's mon (ceph_lab2 starts only then).
     second = request.getfixturevalue("ceph_lab2") if lab_clusters == 2 else None
-    factories = {
-        minion_id: start_minion(
-            salt_master, package_dir, minion_id, roles,
-            second if second is not None and minion_id == salt_lab.SECOND_MON else ceph_lab,
-            libvirt_lab)
-        for minion_id, roles in MINIONS.items()
-    }
+    factories = {}
+    for minion_id, roles in MINIONS.items():
+        on_second = second is not None and minion_id == salt_lab.SECOND_MON
+        factories[minion_id] = start_minion(
+            salt_master, package_dir, minion_id, roles, second if on_second else ceph_lab,
+            libvirt_lab, cluster=salt_lab.SECOND_CLUSTER if on_second else None)
     for factory in factories.values():
         factory.start(start_timeout=120)
     try:

@@ -71,10 +71,12 @@ def real_master(salt_factories, real_pillar, real_dir):
         yield factory
 
 
-def _host_mon(real_master, real_dir, minion_id, cluster):
-    """The factory of a mon minion on the host, for the lab cluster ``cluster``."""
+def _host_mon(real_master, real_dir, minion_id, cluster, name=None):
+    """The factory of a mon minion on the host, for the lab cluster ``cluster`` (the pillar's
+    cluster ``name``; none: the main one)."""
     salt_lab.prepare_sandbox(str(real_dir), minion_id, ["mon"])
-    overrides = salt_lab.minion_overrides(str(real_dir), minion_id, ["mon"], cluster)
+    overrides = salt_lab.minion_overrides(str(real_dir), minion_id, ["mon"], cluster,
+                                          cluster=name)
     overrides["master"] = "127.0.0.1"
     return real_master.salt_minion_daemon(minion_id, overrides=overrides)
 
@@ -116,16 +118,16 @@ def two_clusters(real_master, real_dir, nodes, ceph_lab2):
     and the lab's two-cluster pillar for every minion; yields the rmon2 factory."""
     cli = real_master.salt_cli(timeout=120)
 
-    def pillar(second_mon):
-        salt_lab.write_pillar(str(real_dir), real_nodes=NODES, second_mon=second_mon)
+    def pillar(clusters):
+        salt_lab.write_pillar(str(real_dir), real_nodes=NODES, clusters=clusters)
         cli.run("saltutil.refresh_pillar", "wait=True", minion_tgt="*")
 
-    factory = _host_mon(real_master, real_dir, MON2, ceph_lab2)
+    factory = _host_mon(real_master, real_dir, MON2, ceph_lab2, salt_lab.SECOND_CLUSTER)
     try:
         with factory.started(start_timeout=120):
-            pillar(MON2)
+            pillar(2)
             yield factory
     finally:
-        pillar(None)
+        pillar(1)
         # Forget rmon2, so that later modules' '*' waits for no absent minion.
         real_master.salt_key_cli().run("-d", MON2, "-y")
