@@ -41,12 +41,16 @@ def _call(method, url, headers=None, expect=None, **kwargs):
     return response.json() if response.text else None
 
 
-def upload_image(name, data):
-    """A raw image uploaded through Glance's API; returns its id."""
+def upload_image(name, data, store=None):
+    """A raw image uploaded through Glance's API (into ``store``; default: Glance's default
+    store); returns its id."""
     image = _call("POST", f"{GLANCE}/v2/images", expect=201, json={
         "name": name, "disk_format": "raw", "container_format": "bare"})
+    headers = {"Content-Type": "application/octet-stream"}
+    if store:
+        headers["X-Image-Meta-Store"] = store
     _call("PUT", f"{GLANCE}/v2/images/{image['id']}/file", expect=204, data=data,
-          headers={"Content-Type": "application/octet-stream"})
+          headers=headers)
     return image["id"]
 
 
@@ -67,12 +71,32 @@ def _available(kind, ident):
     return item["status"] == "available" and item
 
 
-def volume_from_image(image_id, name, size=1, timeout=180):
+def volume_type(name, backend):
+    """A volume type whose volumes the scheduler places on Cinder backend ``backend``
+    (``volume_backend_name``); returns its name."""
+    types = cinder("GET", "/types")["volume_types"]
+    if not any(found["name"] == name for found in types):
+        cinder("POST", "/types", json={"volume_type": {
+            "name": name, "extra_specs": {"volume_backend_name": backend}}})
+    return name
+
+
+def volume_from_image(image_id, name, size=1, timeout=180, volume_type=None):
     """A volume created from an image through Cinder's API, once available."""
-    created = cinder("POST", "/volumes", json={"volume": {
-        "size": size, "imageRef": image_id, "name": name}})["volume"]
+    spec = {"size": size, "imageRef": image_id, "name": name}
+    if volume_type:
+        spec["volume_type"] = volume_type
+    created = cinder("POST", "/volumes", json={"volume": spec})["volume"]
     return wait(f"volume {name} from image {image_id}",
                 lambda: _available("volume", created["id"]), timeout)
+
+
+def restore(backup_id, name, timeout=240):
+    """A new volume restored from a backup through Cinder's API, once available."""
+    restored = cinder("POST", f"/backups/{backup_id}/restore",
+                      json={"restore": {"name": name}})["restore"]
+    return wait(f"volume {name} restored from backup {backup_id}",
+                lambda: _available("volume", restored["volume_id"]), timeout)
 
 
 def backup(volume_id, name, timeout=240):
