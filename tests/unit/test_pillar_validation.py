@@ -594,6 +594,13 @@ def test_other_cluster_shape(two, change, path, says):
     assert found and says in found[0], problems(two)
 
 
+def part_of(pillar, path):
+    """The part of ``pillar`` at ``path`` ("cinder:backends:ceph")."""
+    for key in path.split(":"):
+        pillar = pillar[key]
+    return pillar
+
+
 def test_other_cluster_needs_its_mon_target():
     pillar = example()
     pillar["clusters"] = {"dr": {}}
@@ -605,10 +612,7 @@ def test_other_cluster_needs_its_mon_target():
     "glance:stores:dr", "nova",
 ])
 def test_cluster_of_a_part_must_be_a_name(two, part):
-    node = two
-    for key in part.split(":"):
-        node = node[key]
-    node["cluster"] = "d r"
+    part_of(two, part)["cluster"] = "d r"
     assert problems(two) == [
         f"ceph_openstack:{part}:cluster: must be a cluster name of letters, digits, '_' and "
         "'-' (it names /etc/ceph/<cluster>.conf)"
@@ -620,10 +624,7 @@ def test_cluster_of_a_part_must_be_a_name(two, part):
     "glance:stores:dr", "nova",
 ])
 def test_unknown_cluster_of_a_part(two, part):
-    node = two
-    for key in part.split(":"):
-        node = node[key]
-    node["cluster"] = "dr2"
+    part_of(two, part)["cluster"] = "dr2"
     found = problems(two)
     assert found[0] == (
         f"ceph_openstack:{part}:cluster: no cluster 'dr2' (known: ceph, dr; "
