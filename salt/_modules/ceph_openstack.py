@@ -173,8 +173,11 @@ def verify(settle=SETTLE, **kwargs):
     """
     Check this node from its own point of view, with its own keyrings: each
     RBD user that cinder.conf, glance-api.conf or nova.conf names has its
-    keyring here and can list the pool the file names, and each libvirt
-    secret those files name holds that user's key. Each OpenStack service the
+    keyring here and can list the pool the file names (on the cluster the
+    file's conf names), and each libvirt secret those files name holds that
+    user's key. On a compute, each other libvirt secret of the formula (a
+    Cinder backend's, on any cluster) holds the key of its client, whose
+    keyring here logs in. Each OpenStack service the
     formula manages here is running and stays up (``settle`` seconds, see
     ``ceph_openstack.services``) and, where it logs it, its Ceph driver started:
     one check per service (``service cinder-volume``), a problem names the
@@ -225,6 +228,7 @@ def verify(settle=SETTLE, **kwargs):
             checks[f"{path}: libvirt secret {secret_uuid}"] = _check_secret(
                 secret_uuid, keyring, settings
             )
+    checks.update(_other_secrets(settings, checks, kwargs))
     if not checks:
         if {"controller", "compute"} & set(settings["roles"]):
             checks["config files"] = (
@@ -246,6 +250,37 @@ def verify(settle=SETTLE, **kwargs):
     if notes:
         report["notes"] = notes
     return report
+
+
+def _other_secrets(settings, checks, kwargs):
+    """On a compute, the checks of the formula's libvirt secrets nova.conf does not name (a
+    Cinder backend's, of any cluster: Cinder hands Nova its rbd_secret_uuid at attach
+    time): the client's keyring here logs in to its cluster, and the secret holds its key."""
+    if "compute" not in settings["roles"]:
+        return {}
+    found = {}
+    for uuid, ref in sorted((settings.get("secrets") or {}).items()):
+        if any(label.endswith(f": libvirt secret {uuid}") for label in checks):
+            continue
+        client = settings["clients"].get(ref)
+        if client is None:
+            continue  # the validator refuses a secret of an unknown client
+        label = f"libvirt secret {uuid} of client.{client['client']}"
+        if client["cluster"] != settings["cluster"]:
+            label += f" of cluster {client['cluster']}"
+        keyring = client["keyring"]
+        if not os.path.exists(keyring):
+            found[label] = f"keyring {keyring} is missing"
+            continue
+        conn = _conn(dict(kwargs, conf=client["conf"], client_id=client["client"],
+                          keyring=keyring, cluster=client["cluster"]))
+        try:
+            __utils__["ceph_cli.run"](__salt__["cmd.run_all"], conn, ["mon", "stat"])
+        except CommandExecutionError as exc:
+            found[label] = f"client.{client['client']} cannot log in with {keyring}: {exc}"
+            continue
+        found[label] = _check_secret(uuid, keyring, settings)
+    return found
 
 
 def _check_secret(secret_uuid, keyring, settings):

@@ -16,6 +16,7 @@ log scan, and only the master's events count.
 """
 
 import os
+import re
 import subprocess
 
 import pytest
@@ -29,18 +30,22 @@ def _new_key():
 
 
 def _allowed(path, lab_dir):
-    """Files that may hold keys: that is their job."""
-    if path.startswith(f"{lab_dir}/roots/"):
+    """Files that may hold keys: that is their job. A package with two clusters has its
+    own directory (``clusters2-<package>``) with the same layout, and its own master."""
+    package = re.match(rf"{re.escape(str(lab_dir))}(/clusters2-[^/]+)?/", path)
+    base = package.group(0) if package else f"{lab_dir}/"
+    if path.startswith(f"{base}roots/"):
         return "/etc/ceph/" in path and path.endswith(".keyring")  # keyrings, nothing else
     if path.startswith((
         f"{lab_dir}/ceph/",                             # the cluster's own store, admin keyring
+        f"{lab_dir}/ceph2/",                            # the second cluster's
         f"{lab_dir}/libvirt/config/libvirt/secrets/",   # libvirt's secret store
-        f"{lab_dir}/pillar/",                           # the pillar source (pre-generated keys)
+        f"{base}pillar/",                               # the pillar source (pre-generated keys)
     )):
         return True
-    # The master's caches of mine and pillar data: cache/mine and cache/pillar on Salt 3008,
+    # The masters' caches of mine and pillar data: cache/mine and cache/pillar on Salt 3008,
     # cache/minions/<id>/mine.p and data.p on Salt 3006.
-    return "/master/" in path and (
+    return ("/master/" in path or "/master-clusters2-" in path) and (
         "/cache/mine/" in path or "/cache/pillar/" in path
         or ("/cache/minions/" in path and path.endswith(("/mine.p", "/data.p"))))
 

@@ -316,7 +316,8 @@ def test_each_mon_publishes_its_own_clusters_mine_entries(
 
 def test_verify_is_ok_and_checks_the_dr_users(rollout, salt_cli):
     """ceph_openstack.verify is ok on ctl1 and cmp1; ctl1's checks log in as each dr user
-    of cinder.conf and glance-api.conf on dr (labels '... of cluster dr')."""
+    of cinder.conf and glance-api.conf on dr (labels '... of cluster dr'), cmp1's check the
+    dr backend's secret."""
     ret = salt_cli.run("ceph_openstack.verify", minion_tgt="*")
     assert ret.returncode == 0, ret.stdout
     reports = ret.data
@@ -334,14 +335,10 @@ def test_verify_is_ok_and_checks_the_dr_users(rollout, salt_cli):
     cmp1 = reports["cmp1"]["checks"]
     assert any(label.endswith("client.cinder on pool vms") for label in cmp1), cmp1
     assert any(label.endswith(f"libvirt secret {SECRET_UUID}") for label in cmp1), cmp1
+    # And the secret of Cinder's dr backend, with its client's keyring logging in to dr.
+    assert cmp1[f"libvirt secret {DR_SECRET_UUID} of client.cinder of cluster dr"] == "ok"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "formula defect: ceph_openstack.verify on a compute checks only the users and secret "
-    "that nova.conf names (_rbd_users), and on a controller _check_secret answers 'ok' "
-    "without looking (only computes hold secrets), so the secret of Cinder's ceph-dr "
-    "backend (0b7cdd0a-..., dr.client.cinder) and dr.client.cinder.keyring on cmp1 are "
-    "checked nowhere: verify stays ok while that secret holds a wrong key"))
 def test_verify_on_the_compute_sees_a_wrong_key_in_the_dr_secret(
         rollout, salt_cli, ceph_lab, ceph_lab2, libvirt_lab, tmp_path):
     """cmp1 holds dr's secret for the ceph-dr backend (Cinder hands Nova its UUID at
