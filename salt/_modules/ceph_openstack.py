@@ -228,7 +228,8 @@ def verify(settle=SETTLE, **kwargs):
             checks[f"{path}: libvirt secret {secret_uuid}"] = _check_secret(
                 secret_uuid, keyring, settings
             )
-    checks.update(_other_secrets(settings, checks, kwargs))
+    more_checks, notes = _other_secrets(settings, checks, kwargs)
+    checks.update(more_checks)
     if not checks:
         if {"controller", "compute"} & set(settings["roles"]):
             checks["config files"] = (
@@ -236,7 +237,6 @@ def verify(settle=SETTLE, **kwargs):
             )
         else:
             checks["no OpenStack role here"] = "ok"
-    notes = {}
     if settings.get("services"):
         not_checked = _services_not_checked(settings)
         if not_checked:
@@ -253,12 +253,15 @@ def verify(settle=SETTLE, **kwargs):
 
 
 def _other_secrets(settings, checks, kwargs):
-    """On a compute, the checks of the formula's libvirt secrets nova.conf does not name (a
-    Cinder backend's, of any cluster: Cinder hands Nova its rbd_secret_uuid at attach
-    time): the client's keyring here logs in to its cluster, and the secret holds its key."""
+    """On a compute, ``(checks, notes)`` of the formula's libvirt secrets nova.conf does not
+    name (a Cinder backend's, of any cluster: Cinder hands Nova its rbd_secret_uuid at
+    attach time): the client's keyring here logs in to its cluster, and the secret holds
+    its key. A secret libvirt does not have yet (a new one in pillar, before the rollout
+    defines it) is a note: what is here is checked, as for the files."""
+    found, notes = {}, {}
     if "compute" not in settings["roles"]:
-        return {}
-    found = {}
+        return found, notes
+    uri = {"uri": settings["libvirt_uri"]} if settings.get("libvirt_uri") else {}
     for uuid, ref in sorted((settings.get("secrets") or {}).items()):
         if any(label.endswith(f": libvirt secret {uuid}") for label in checks):
             continue
@@ -268,6 +271,13 @@ def _other_secrets(settings, checks, kwargs):
         label = f"libvirt secret {uuid} of client.{client['client']}"
         if client["cluster"] != settings["cluster"]:
             label += f" of cluster {client['cluster']}"
+        try:
+            if __salt__["virtsecret.get"](uuid, **uri) is None:
+                notes[label] = "not defined in libvirt here yet (the rollout defines it)"
+                continue
+        except CommandExecutionError as exc:
+            found[label] = str(exc)
+            continue
         keyring = client["keyring"]
         if not os.path.exists(keyring):
             found[label] = f"keyring {keyring} is missing"
@@ -280,7 +290,7 @@ def _other_secrets(settings, checks, kwargs):
             found[label] = f"client.{client['client']} cannot log in with {keyring}: {exc}"
             continue
         found[label] = _check_secret(uuid, keyring, settings)
-    return found
+    return found, notes
 
 
 def _check_secret(secret_uuid, keyring, settings):
