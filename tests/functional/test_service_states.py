@@ -108,7 +108,8 @@ def test_the_rotation_restarts_through_service_running_too(loaders):
     volume = found["ceph_openstack-rotate-service-cinder_volume"]
     assert (volume["fun"], volume["service"], volume["log"]) == (
         "service_running", "cinder_volume", "/var/log/cinder/cinder-volume.log")
-    assert volume["watch"] == [{"ceph_openstack": "ceph_openstack-rotate-restart-cinder"}]
+    assert volume["watch"] == [
+        {"ceph_openstack_rotation": "ceph_openstack-rotate-restart-cinder"}]
 
 
 def test_rotating_glances_key_restarts_glance_api_alone(loaders):
@@ -119,7 +120,7 @@ def test_rotating_glances_key_restarts_glance_api_alone(loaders):
     found = {c["__id__"]: c for c in chunks if "-service-" in c["__id__"]}
     assert list(found) == ["ceph_openstack-rotate-service-glance_api"]
     assert found["ceph_openstack-rotate-service-glance_api"]["watch"] == [
-        {"ceph_openstack": "ceph_openstack-rotate-restart-glance"}]
+        {"ceph_openstack_rotation": "ceph_openstack-rotate-restart-glance"}]
 
 
 # -- through Salt's real loader and state machinery on this host ----------------------------

@@ -1,4 +1,5 @@
-"""The formula glue states: keys from pillar or the mine, one mine.get per run."""
+"""The formula glue states: keys from pillar or the mine, one mine.get per run; the
+rotation's states read the acting mon's."""
 
 from unittest import mock
 
@@ -7,6 +8,13 @@ import pytest
 from tests.support.modules import load
 
 state = load("salt/_states/ceph_openstack.py", "ceph_openstack_state_under_test")
+rotation = load("salt/_states/ceph_openstack_rotation.py", "ceph_openstack_rotation_under_test")
+mine_utils = load("salt/_utils/ceph_openstack_mine.py", "ceph_openstack_mine_under_test")
+
+#: ``__utils__`` of a synced minion, as far as these states use it.
+UTILS = {f"ceph_openstack_mine.{name}": value for name, value in vars(mine_utils).items()
+         if callable(value) and getattr(value, "__module__", None) == mine_utils.__name__
+         and not name.startswith("_")}
 
 KEY = "AQBhAAAAAAAAABAAvHOq2W2wbY4Wcf7yCmXw3Q=="
 TARGETS = {"mon": "G@role:mon", "controller": "G@role:controller", "compute": "G@role:compute"}
@@ -35,15 +43,26 @@ def configure_loader_modules(mine, calls):
         calls.append(("keyring_present", name, kwargs.get("key") == KEY))
         return {"name": name, "result": True, "changes": {}, "comment": ""}
 
+    context = {}  # one run's __context__: Salt's state loader gives all state modules one
     return {
         state: {
             "__salt__": {"mine.get": mine_get},
             "__states__": {"cephauth.keyring_present": keyring_present},
+            "__utils__": UTILS,
             "__pillar__": PILLAR,
             "__grains__": {"id": "cmp1"},
             "__opts__": {"test": False},
-            "__context__": {},
-        }
+            "__context__": context,
+        },
+        rotation: {
+            "__salt__": {"mine.get": mine_get},
+            "__states__": {"ceph_openstack.keyring": state.keyring},
+            "__utils__": UTILS,
+            "__pillar__": PILLAR,
+            "__grains__": {"id": "cmp1"},
+            "__opts__": {"test": False},
+            "__context__": context,
+        },
     }
 
 
@@ -296,14 +315,14 @@ def test_a_rotation_reads_the_acting_mons_key_not_another_mons_older_one(mine, c
     # mon2 still holds the key it published before the rotation; mon1 acts and staged it.
     mine["ceph_openstack_key_cinder"] = {"mon2": OLD_KEY, "mon1": KEY}
     request = {"ceph_openstack_rotate": {"clients": ["cinder"], "mon": "mon1"}}
-    with mock.patch.dict(state.__pillar__, request):
-        ret = state.rotated_keyring("/etc/ceph/ceph.client.cinder.keyring", "cinder", TARGETS)
+    with mock.patch.dict(rotation.__pillar__, request):
+        ret = rotation.keyring("/etc/ceph/ceph.client.cinder.keyring", "cinder", TARGETS)
     assert ret["result"] is True
     assert [c[1] for c in calls if c[0] == "mine.get"] == ["L@mon1"]
     assert [c[2] for c in calls if c[0] == "keyring_present"] == [True]  # KEY, not OLD_KEY
 
 
 def test_without_an_acting_mon_the_targets_stay_as_given():
-    assert state._rotation_targets(TARGETS) == TARGETS
-    with mock.patch.dict(state.__pillar__, {"ceph_openstack_rotate": {"mon": "mon2"}}):
-        assert state._rotation_targets(TARGETS) == dict(TARGETS, mon="L@mon2")
+    assert rotation._rotation_targets(TARGETS) == TARGETS
+    with mock.patch.dict(rotation.__pillar__, {"ceph_openstack_rotate": {"mon": "mon2"}}):
+        assert rotation._rotation_targets(TARGETS) == dict(TARGETS, mon="L@mon2")

@@ -23,7 +23,7 @@ ini_state = load("salt/_states/openstack_ini.py", "openstack_ini_state_fresh_nod
 ini_exec = load("salt/_modules/openstack_ini.py", "openstack_ini_exec_fresh_node")
 cephauth_state = load("salt/_states/cephauth.py", "cephauth_state_fresh_node")
 UTILS = {name: load(f"salt/_utils/{name}.py", f"{name}_utils_fresh_node")
-         for name in ("openstack_ini", "atomic_file", "cephx")}
+         for name in ("openstack_ini", "atomic_file", "cephx", "ceph_openstack_mine")}
 MODULES = (state, ini_state, ini_exec, cephauth_state)
 
 # A valid cephx key (base64 of crypto type 1, a stamp, length 16 and 16 bytes); nobody's.
@@ -57,6 +57,7 @@ def configure_loader_modules():
                 "openstack_ini.options_present": ini_state.options_present,
                 "cephauth.keyring_present": cephauth_state.keyring_present,
             },
+            "__utils__": _utils(),
             "__pillar__": {"ceph_openstack": {"clients": {"cinder": {"key": KEY}}}},
             "__grains__": {"id": "cmp1"},
             "__opts__": {"test": False},

@@ -2,6 +2,6 @@
     the old ones die. #}
 {%- from "ceph_openstack/map.jinja" import rotating, connect with context %}
 ceph_openstack-rotation-committed:
-  ceph_openstack.rotation_committed:
+  ceph_openstack_rotation.committed:
     - targets: {{ rotating.targets | json }}
 {{- connect(rotating.name) }}

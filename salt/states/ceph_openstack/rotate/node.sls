@@ -10,7 +10,7 @@
       if keyring.cluster == rotating.name and keyring.client in rotate %}
 
 ceph_openstack-rotate-keyring-{{ key }}:
-  ceph_openstack.rotated_keyring:
+  ceph_openstack_rotation.keyring:
     - name: {{ keyring_path(keyring.client, keyring.cluster) | json }}
     - client: {{ keyring.client | json }}
     - targets: {{ rotating.targets | json }}
@@ -24,7 +24,7 @@ ceph_openstack-rotate-keyring-{{ key }}:
         and secret.get('client', name) in rotate %}
 
 ceph_openstack-rotate-secret-{{ name }}:
-  ceph_openstack.rotated_secret:
+  ceph_openstack_rotation.secret:
     - name: {{ secret.uuid | json }}
     - client: {{ secret.get('client', name) | json }}
     - targets: {{ rotating.targets | json }}

@@ -2,6 +2,6 @@
     it). #}
 {%- from "ceph_openstack/map.jinja" import rotating, connect with context %}
 ceph_openstack-rotation-planned:
-  ceph_openstack.rotation_planned:
+  ceph_openstack_rotation.planned:
     - targets: {{ rotating.targets | json }}
 {{- connect(rotating.name) }}

@@ -8,7 +8,7 @@
 {%-   endfor %}
 {%- endif %}
 ceph_openstack-rotation-ready:
-  ceph_openstack.rotation_ready:
+  ceph_openstack_rotation.ready:
     - targets: {{ rotating.targets | json }}
     - secrets: {{ secrets | json }}
 {%- if co.lookup.libvirt_uri %}

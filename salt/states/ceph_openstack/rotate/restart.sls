@@ -14,7 +14,7 @@
 {%-   endif %}
 
 ceph_openstack-rotate-restart-{{ key }}:
-  ceph_openstack.rotation_restart_due:
+  ceph_openstack_rotation.restart_due:
     - name: {{ key | json }}
     - targets: {{ rotating.targets | json }}
 {%- endfor %}
@@ -39,11 +39,11 @@ ceph_openstack-rotate-service-{{ unit }}:
 {%-     endif %}
     - watch:
 {%-   for client in due %}
-      - ceph_openstack: ceph_openstack-rotate-restart-{{ client }}
+      - ceph_openstack_rotation: ceph_openstack-rotate-restart-{{ client }}
 {%-   endfor %}
 {%- endfor %}
 
 ceph_openstack-rotation-logged-in:
-  ceph_openstack.rotation_verified:
+  ceph_openstack_rotation.verified:
     - targets: {{ rotating.targets | json }}
     - login: True

@@ -2,6 +2,6 @@
     has pending keys), then published for the nodes. #}
 {%- from "ceph_openstack/map.jinja" import rotating, connect with context %}
 ceph_openstack-rotation-staged:
-  ceph_openstack.rotation_staged:
+  ceph_openstack_rotation.staged:
     - targets: {{ rotating.targets | json }}
 {{- connect(rotating.name) }}

@@ -3,6 +3,6 @@
     at its first use. #}
 {%- from "ceph_openstack/map.jinja" import rotating with context %}
 ceph_openstack-rotation-verified:
-  ceph_openstack.rotation_verified:
+  ceph_openstack_rotation.verified:
     - targets: {{ rotating.targets | json }}
     - login: False
