@@ -5,10 +5,17 @@ Pillars are built from the documented schema (pillar.example): every optional ke
 present or absent, empty mappings, one to three Cinder backends, with and without
 backup, Glance and Nova (absent, null or given, with or without their optional keys),
 grain, minion-ID (``L@``) or nodegroup (``N@``) targets, several clients and libvirt
-secrets, lookup overrides; some are then broken in one of the ways a user breaks a
-pillar. For each pillar the validator (salt/_utils/ceph_openstack_pillar.py) accepts,
-the formula renders through Salt's real loader and state compiler for every role
-combination, with the states the pillar asks for. For each it rejects, the formula has
+secrets, lookup overrides; and, often, other Ceph clusters (``clusters``: none,
+one or two, each with its own mons, pools and clients), the parts (libvirt secrets, Cinder
+backends, the backup, Glance, Glance's other ``stores``, Nova) on one cluster or another
+by their ``cluster`` key. Some are then broken in one of the ways a user breaks a pillar,
+several clusters' ways too (an unknown cluster, a pool or client another cluster has but
+the named one has not, two secrets with one libvirt usage name, an other cluster named as
+the main one or without a mon target). For each pillar the validator
+(salt/_utils/ceph_openstack_pillar.py) accepts, the formula renders through Salt's real
+loader and state compiler for every role combination, with the states the pillar asks for
+(a mon's, of each cluster whose ``targets:mon`` names it; each keyring and each cluster's
+conf a node reads), each part on the cluster it names. For each it rejects, the formula has
 no state but the pillar check, and ``state.apply`` (not a test run) on a masterless
 minion fails that check naming the validator's problems and changes nothing.
 
@@ -22,6 +29,7 @@ import copy
 import os
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
@@ -31,6 +39,7 @@ from tests.support.formula import (
     low_chunks,
     low_chunks_per_roles,
 )
+from tests.conftest import ROOT
 from tests.support.modules import load
 
 #: Validating and rendering ask nothing of Ceph.
@@ -51,7 +60,18 @@ SECRET_UUIDS = [
 ]
 # Valid cephx keys (base64 of crypto type 1, a stamp, length 16 and 16 bytes); nobody's.
 KEYS = ["AQAA8VNlAAAAABAAAAECAwQFBgcICQoLDA0ODw==", "AQAB8VNlAAAAABAAZGVmZ2hpamtsbW5vcHFycw=="]
-MINIONS = ["mon1", "ctl1", "ctl2", "cmp1", "cmp2", "hci1"]
+#: The functional minion's ID (tests/conftest.py): an ``L@`` target that lists it names the
+#: node rendered, so that a mon serves some clusters and not others.
+THIS_MINION = "functional"
+MINIONS = ["mon1", "ctl1", "ctl2", "cmp1", "cmp2", "hci1", THIS_MINION]
+#: Other clusters' names ('ceph' is another one only when the main one is named otherwise).
+OTHER_CLUSTERS = ["dr", "ceph", "site_2"]
+OTHER_FSID = "0d5b1c0e-6a43-4c6e-8f5e-2b9a7d3e4f10"
+#: Glance's other stores (the main store is `ceph` or `rbd-images`).
+STORES = ["dr", "rbd2", "slow"]
+# One secret per cluster and client: beyond the first three, these (canonical, distinct).
+MORE_UUIDS = [f"{index:08x}-7ca3-433a-a0c0-5805cea8afa0" for index in range(1, 13)]
+TWIN_UUIDS = ["a1b2c3d4-0000-4000-8000-00000000000a", "a1b2c3d4-0000-4000-8000-00000000000b"]
 
 scalars = st.one_of(st.sampled_from(["writeback", "network=writeback", "", "a b"]),
                     st.integers(-2, 1 << 27), st.booleans())
@@ -88,6 +108,8 @@ def target(role):
 
 
 ABSENT = object()
+#: True one time in four.
+NOW_AND_THEN = st.sampled_from([False, False, False, True])
 
 
 def maybe(draw, pillar, key, strategy):
@@ -100,9 +122,11 @@ def maybe(draw, pillar, key, strategy):
 
 @st.composite
 def valid_pillars(draw):
-    """A ceph_openstack pillar that follows pillar.example's documentation."""
+    """A ceph_openstack pillar that follows pillar.example's documentation (and
+    pillar/two_clusters.sls's for other clusters)."""
     pillar = {}
-    maybe(draw, pillar, "cluster", st.sampled_from(["ceph", "openstack"]))
+    main = maybe(draw, pillar, "cluster", st.sampled_from(["ceph", "openstack"]))
+    main = "ceph" if main is ABSENT else main
     if draw(st.booleans()):
         pillar["fsid"] = "675c94fe-ac46-484e-bd88-2f7fc8d601a7"
         pillar["mon_host"] = "[v2:192.0.2.145:3300,v1:192.0.2.145:6789]"
@@ -119,105 +143,156 @@ def valid_pillars(draw):
     }))
     roles = ALL_ROLES + [role for role in ("images", "storage")
                          if targets is not ABSENT and role in targets]
-    pools = maybe(draw, pillar, "pools", st.dictionaries(st.sampled_from(POOLS), pool_props,
-                                                         max_size=4))
-    # Without `pools` the pools are managed elsewhere and any name will do; `pools: {}`
-    # defines none, so no part can name one: those parts are left out.
-    pool_ref = None if pools == {} else st.sampled_from(POOLS if pools is ABSENT else sorted(pools))
+    maybe(draw, pillar, "pools", st.dictionaries(st.sampled_from(POOLS), pool_props, max_size=4))
 
-    # Which client each part uses decides the roles clients need; secrets follow.
-    need = {}  # client -> roles it needs
-    secret_of = {}  # client -> libvirt secret name
+    # Other clusters, now and then (`clusters: {}` alone too): their own mons, facts and
+    # pools here; their clients below, once the parts on them are known.
+    count = draw(st.sampled_from([0, 0, 1, 1, 2]))
+    others = draw(st.lists(st.sampled_from([name for name in OTHER_CLUSTERS if name != main]),
+                           min_size=count, max_size=count, unique=True))
+    if others or draw(NOW_AND_THEN):
+        pillar["clusters"] = {}
+    for name in others:
+        other = pillar["clusters"][name] = {"targets": {"mon": draw(target("mon"))}}
+        if draw(st.booleans()):
+            other["fsid"] = OTHER_FSID
+            other["mon_host"] = "192.0.2.146"
+        maybe(draw, other, "pools", st.dictionaries(st.sampled_from(POOLS), pool_props,
+                                                    max_size=3))
+    # Each cluster by name, the main one first: the record holding its pools and clients.
+    on = {main: pillar, **pillar.get("clusters", {})}
 
-    def uses(client, role):
-        need.setdefault(client, set()).add(role)
+    def pool_ref(name):
+        # Without `pools` the pools are managed elsewhere and any name will do; `pools: {}`
+        # defines none, so no part can name one there.
+        pools = on[name].get("pools", ABSENT)
+        return None if pools == {} else st.sampled_from(POOLS if pools is ABSENT
+                                                        else sorted(pools))
 
-    def secret_for(client):
-        if client not in secret_of:
-            secret_of[client] = draw(st.sampled_from([client, f"{client}-rbd"]))
-        uses(client, "compute")
-        return secret_of[client]
+    placeable = [name for name in on if pool_ref(name) is not None]
+    # Parts go to another cluster more often than to the main one (when there is one).
+    placeable += placeable[1:] if placeable[:1] == [main] else []
+
+    # Which client of which cluster each part uses decides the roles clients need; secrets
+    # follow (one per cluster and client).
+    need = {}  # (cluster, client) -> roles it needs
+    secret_of = {}  # (cluster, client) -> libvirt secret name
+
+    def uses(cluster, client, role):
+        need.setdefault((cluster, client), set()).add(role)
+
+    def secret_for(cluster, client):
+        if (cluster, client) not in secret_of:
+            # Named after the client (its default client) once, on whichever cluster.
+            forms = ([client, f"{client}-rbd"] if cluster == main
+                     else [f"{client}.{cluster}", f"{cluster}-{client}", client])
+            taken = set(secret_of.values())
+            secret_of[cluster, client] = draw(st.sampled_from(
+                [name for name in forms if name not in taken]))
+        uses(cluster, client, "compute")
+        return secret_of[cluster, client]
+
+    def service(role):
+        """A part on one of the clusters (parts are left out when there is none): its
+        `cluster` (none for the main one, its default, but now and then given all the
+        same), a pool and a client of that cluster; and that cluster's name."""
+        cluster = draw(st.sampled_from(placeable))
+        part = {"cluster": cluster} if cluster != main or draw(NOW_AND_THEN) else {}
+        client = draw(st.sampled_from(CLIENTS))
+        uses(cluster, client, role)
+        part.update(pool=draw(pool_ref(cluster)), client=client)
+        return cluster, part
 
     cinder = draw(st.sampled_from(["given", "given", "absent"]))
     if cinder == "given":
         cinder = pillar["cinder"] = {}
         backends = draw(st.sampled_from(["several", "one", "empty", "absent"]))
-        if pool_ref is not None and backends in ("several", "one"):
+        if placeable and backends in ("several", "one"):
             cinder["backends"] = {}
             names = ["ceph", "ceph-ssd", "rbd2"]
             for name in (draw(st.lists(st.sampled_from(names), min_size=2, max_size=3,
                                        unique=True))
                          if backends == "several" else [draw(st.sampled_from(names))]):
-                client = draw(st.sampled_from(CLIENTS))
-                uses(client, "controller")
-                backend = {"pool": draw(pool_ref), "client": client}
+                cluster, backend = service("controller")
                 if draw(st.booleans()):
-                    backend["secret"] = secret_for(client)
+                    backend["secret"] = secret_for(cluster, backend["client"])
                 maybe(draw, backend, "options", options)
                 cinder["backends"][name] = backend
         elif backends == "empty":
             cinder["backends"] = {}
-        backup = draw(st.sampled_from(["given", "absent", "null"]))
+        backup = draw(st.sampled_from(["given", "given", "absent", "null"]))
         if backup == "null":
             cinder["backup"] = None
-        elif backup == "given" and pool_ref is not None:
-            client = draw(st.sampled_from(CLIENTS))
-            uses(client, "controller")
-            cinder["backup"] = {"pool": draw(pool_ref), "client": client}
+        elif backup == "given" and placeable:
+            _, cinder["backup"] = service("controller")
             maybe(draw, cinder["backup"], "options", options)
         maybe(draw, cinder, "conf", conf)
 
     glance = draw(st.sampled_from(["given", "given", "absent", "null"]))
     if glance == "null":
         pillar["glance"] = None
-    elif glance == "given" and pool_ref is not None:
-        client = draw(st.sampled_from(CLIENTS))
-        uses(client, "controller")
-        pillar["glance"] = {"backend": draw(st.sampled_from(["ceph", "rbd-images"])),
-                            "pool": draw(pool_ref), "client": client}
-        maybe(draw, pillar["glance"], "chunk_size", st.sampled_from([4, 8]))
-        maybe(draw, pillar["glance"], "show_image_direct_url", st.booleans())
-        maybe(draw, pillar["glance"], "options", options)
-        maybe(draw, pillar["glance"], "conf", conf)
+    elif glance == "given" and placeable:
+        glance = pillar["glance"] = {"backend": draw(st.sampled_from(["ceph", "rbd-images"]))}
+        glance.update(service("controller")[1])
+        maybe(draw, glance, "chunk_size", st.sampled_from([4, 8]))
+        maybe(draw, glance, "show_image_direct_url", st.booleans())
+        maybe(draw, glance, "options", options)
+        maybe(draw, glance, "conf", conf)
+        stores = draw(st.sampled_from(["some", "some", "empty", "absent"]))
+        if stores != "absent":
+            glance["stores"] = {}
+            for name in (draw(st.lists(st.sampled_from(STORES), min_size=1, max_size=2,
+                                       unique=True)) if stores == "some" else []):
+                store = glance["stores"][name] = service("controller")[1]
+                maybe(draw, store, "chunk_size", st.sampled_from([4, 16]))
+                maybe(draw, store, "options", options)
 
     nova = draw(st.sampled_from(["given", "given", "absent", "null"]))
     if nova == "null":
         pillar["nova"] = None
-    elif nova == "given" and pool_ref is not None:
-        client = draw(st.sampled_from(CLIENTS))
-        pillar["nova"] = {"pool": draw(pool_ref), "client": client, "secret": secret_for(client)}
+    elif nova == "given" and placeable:
+        cluster, pillar["nova"] = service("compute")
+        pillar["nova"]["secret"] = secret_for(cluster, pillar["nova"]["client"])
         maybe(draw, pillar["nova"], "options", options)
         maybe(draw, pillar["nova"], "conf", conf)
 
     # More clients and secrets than the parts use.
-    for client in draw(st.lists(st.sampled_from(CLIENTS), max_size=2, unique=True)):
-        need.setdefault(client, set())
-        if draw(st.booleans()):
-            secret_for(client)
-    if need or draw(st.booleans()):
-        pillar["clients"] = {}
-    for index, (client, needed) in enumerate(sorted(need.items())):
-        extra = draw(st.lists(st.sampled_from(roles), max_size=2, unique=True))
-        spec = {
-            "caps": draw(st.sampled_from([
-                {"mon": "profile rbd", "osd": "profile rbd pool=volumes"},
-                {"mon": "profile rbd", "osd": "profile rbd pool=images",
-                 "mgr": "profile rbd pool=images"},
-                {"mon": "allow r", "osd": "allow class-read object_prefix rbd_children, "
-                                          "allow rwx pool=volumes"},
-            ])),
-            "roles": sorted(needed | set(extra)) or ["controller"],
-        }
-        if draw(st.booleans()):
-            spec["key"] = KEYS[index % len(KEYS)]
-        pillar["clients"][client] = spec
+    for name in on:
+        for client in draw(st.lists(st.sampled_from(CLIENTS), max_size=2 if name == main else 1,
+                                    unique=True)):
+            need.setdefault((name, client), set())
+            if draw(st.booleans()):
+                secret_for(name, client)
+    index = 0
+    for name, record in on.items():
+        clients = sorted(client for cluster, client in need if cluster == name)
+        if clients or draw(st.booleans()):
+            record["clients"] = {}
+        for client in clients:
+            extra = draw(st.lists(st.sampled_from(roles), max_size=2, unique=True))
+            spec = {
+                "caps": draw(st.sampled_from([
+                    {"mon": "profile rbd", "osd": "profile rbd pool=volumes"},
+                    {"mon": "profile rbd", "osd": "profile rbd pool=images",
+                     "mgr": "profile rbd pool=images"},
+                    {"mon": "allow r", "osd": "allow class-read object_prefix rbd_children, "
+                                              "allow rwx pool=volumes"},
+                ])),
+                "roles": sorted(need[name, client] | set(extra)) or ["controller"],
+            }
+            if draw(st.booleans()):
+                spec["key"] = KEYS[index % len(KEYS)]
+            index += 1
+            record["clients"][client] = spec
     if secret_of or draw(st.booleans()):
         secrets = {}
-        uuids = draw(st.permutations(SECRET_UUIDS))
-        for (client, name), uuid in zip(sorted(secret_of.items()), uuids):
-            secrets[name] = {"uuid": uuid}
+        uuids = draw(st.permutations(SECRET_UUIDS)) + MORE_UUIDS
+        for ((cluster, client), name), uuid in zip(sorted(secret_of.items()), uuids):
+            secret = secrets[name] = {"uuid": uuid}
             if name != client or draw(st.booleans()):
-                secrets[name]["client"] = client
+                secret["client"] = client
+            if cluster != main or draw(NOW_AND_THEN):
+                secret["cluster"] = cluster
         pillar["libvirt"] = {"secrets": secrets} if secrets or draw(st.booleans()) else {}
 
     images = maybe(draw, pillar, "images", st.fixed_dictionaries({}, optional={
@@ -253,11 +328,57 @@ def _first(mapping):
     return next(iter(mapping)) if isinstance(mapping, dict) and mapping else None
 
 
-def break_pillar(pillar, how):
-    """``pillar`` broken as a user breaks one (a copy); None when ``how`` does not apply."""
+def _main(pillar):
+    return pillar.get("cluster", "ceph")
+
+
+def _clusters(pillar):
+    """{name: the record with its pools and clients}, the main cluster first."""
+    return {_main(pillar): pillar, **(pillar.get("clusters") or {})}
+
+
+def _parts(pillar):
+    """{kind: [part, ...]} of the parts that name a cluster (each a mapping of ``pillar``)."""
+    cinder = pillar.get("cinder") or {}
+    glance = pillar.get("glance") or {}
+    return {
+        "secret": list(((pillar.get("libvirt") or {}).get("secrets") or {}).values()),
+        "backend": list((cinder.get("backends") or {}).values()),
+        "backup": [cinder["backup"]] if cinder.get("backup") else [],
+        "glance": [glance] if glance else [],
+        "store": list((glance.get("stores") or {}).values()),
+        "nova": [pillar["nova"]] if pillar.get("nova") else [],
+    }
+
+
+def _on_other_clusters(pillar):
+    """The kinds of part that ``pillar`` puts on a cluster other than the main one."""
+    return {kind for kind, parts in _parts(pillar).items()
+            if any(part.get("cluster", _main(pillar)) != _main(pillar) for part in parts)}
+
+
+def _elsewhere(pillar, cluster, key):
+    """Pool or client names (``key``: pools or clients) ``cluster`` has not: first those
+    other clusters have, then the others; none when ``cluster`` does not list its own (any
+    name will do)."""
+    clusters = _clusters(pillar)
+    own = clusters.get(cluster, {}).get(key)
+    if not isinstance(own, dict):
+        return []
+    others = sorted({name for other, record in clusters.items() if other != cluster
+                     for name in record.get(key) or {}} - set(own))
+    return others + sorted(set(POOLS if key == "pools" else CLIENTS) - set(own) - set(others))
+
+
+def break_pillar(pillar, how, pick=0):
+    """``pillar`` broken as a user breaks one (a copy); None when ``how`` does not apply.
+    ``pick`` chooses the part broken where there are several."""
     broken = copy.deepcopy(pillar)
+    main = _main(broken)
     secrets = broken.get("libvirt", {}).get("secrets", {})
     backends = broken.get("cinder", {}).get("backends", {})
+    parts = [part for kind in sorted(_parts(broken)) for part in _parts(broken)[kind]]
+    others = broken.get("clusters") or {}
     if how == "unknown key":
         broken["pool"] = {"volumes": {}}
     elif how == "wrong type":
@@ -274,17 +395,76 @@ def break_pillar(pillar, how):
     elif how == "missing required key" and broken.get("glance"):
         del broken["glance"]["backend"]
     elif how == "client without the role" and broken.get("glance"):
-        broken["clients"][broken["glance"]["client"]]["roles"] = ["compute"]
+        glance = broken["glance"]
+        clients = _clusters(broken)[glance.get("cluster", main)]["clients"]
+        clients[glance["client"]]["roles"] = ["compute"]
     elif how == "bad lookup":
         broken["lookup"] = {"pkgs": {"compute": "ceph-common"}}
+    # Several clusters.
+    elif how == "unknown cluster" and parts:
+        parts[pick % len(parts)]["cluster"] = "no-such-cluster"
+    elif how in ("pool of another cluster", "client of another cluster"):
+        key = "pools" if how.startswith("pool") else "clients"
+        field = key[:-1]
+        candidates = [(part, name) for part in parts if field in part or key == "clients"
+                      for name in _elsewhere(broken, part.get("cluster", main), key)[:1]]
+        if not candidates:
+            return None
+        part, name = candidates[pick % len(candidates)]
+        part[field] = name
+    elif how == "cluster named as the main one" and others:
+        others[main] = copy.deepcopy(others[_first(others)])
+    elif how == "cluster without a mon target" and others:
+        others[sorted(others)[pick % len(others)]]["targets"] = {}
+    elif how == "two secrets with one usage" and secrets:
+        name = sorted(secrets)[pick % len(secrets)]
+        twin = secrets[f"{name}-twin"] = dict(secrets[name], uuid=TWIN_UUIDS[0])
+        twin.setdefault("client", name)
+    elif how == "one usage on two clusters":
+        # 'client.client.cinder secret': client cinder of cluster `client`, and client
+        # client.cinder of the main one.
+        compute = {"caps": {"mon": "profile rbd"}, "roles": ["compute"]}
+        broken.setdefault("clusters", {})["client"] = {
+            "targets": {"mon": "G@role:mon"}, "clients": {"cinder": dict(compute)}}
+        broken.setdefault("clients", {})["client.cinder"] = dict(compute)
+        secrets = broken.setdefault("libvirt", {}).setdefault("secrets", {})
+        secrets["cinder-of-client"] = {"uuid": TWIN_UUIDS[0], "client": "cinder",
+                                       "cluster": "client"}
+        secrets["client.cinder"] = {"uuid": TWIN_UUIDS[1]}
     else:
         return None
     return broken
 
 
-BREAKS = [None, None, None, "unknown key", "wrong type", "null mapping", "duplicate secret UUID",
-          "undefined pool", "undefined client", "missing required key",
-          "client without the role", "bad lookup"]
+SEVERAL_CLUSTERS_BREAKS = [
+    "unknown cluster", "pool of another cluster", "client of another cluster",
+    "cluster named as the main one", "cluster without a mon target",
+    "two secrets with one usage", "one usage on two clusters"]
+BREAKS = [None] * 4 + [
+    "unknown key", "wrong type", "null mapping", "duplicate secret UUID", "undefined pool",
+    "undefined client", "missing required key", "client without the role",
+    "bad lookup"] + SEVERAL_CLUSTERS_BREAKS
+
+
+#: What the validator says of each break (a part of one of its problems).
+BROKEN_BECAUSE = {
+    "unknown key": "ceph_openstack:pool: unknown key",
+    "wrong type": "services:restart: must be true or false",
+    "null mapping": "ceph_openstack:hosts: must be a mapping",
+    "duplicate secret UUID": "same UUID as",
+    "undefined pool": "no pool 'no-such-pool'",
+    "undefined client": "no client 'no-such-client'",
+    "missing required key": "glance:backend: required, but missing",
+    "client without the role": "lacks role 'controller'",
+    "bad lookup": "lookup:pkgs:compute: must be a list",
+    "unknown cluster": ":cluster: no cluster 'no-such-cluster'",
+    "pool of another cluster": ":pool: no pool",
+    "client of another cluster": ":client: no client",
+    "cluster named as the main one": "the main cluster's name",
+    "cluster without a mon target": ":targets:mon: required, but missing",
+    "two secrets with one usage": "libvirt keeps one secret per usage",
+    "one usage on two clusters": "same libvirt usage 'client.client.cinder secret'",
+}
 
 
 @st.composite
@@ -292,7 +472,7 @@ def pillars(draw):
     """A documented pillar, or now and then one broken in one way."""
     pillar = draw(valid_pillars())
     how = draw(st.sampled_from(BREAKS))
-    broken = break_pillar(pillar, how) if how else None
+    broken = break_pillar(pillar, how, draw(st.integers(0, 5))) if how else None
     return broken if broken is not None else pillar
 
 
@@ -304,15 +484,58 @@ def formula(minion_opts, lab_dir):
     loaders.reset_state()
 
 
-def expected_ids(pillar, roles):
+def names_node(target, roles, minion):
+    """Whether the compound ``target`` names the node ``minion`` with grain ``role`` =
+    ``roles`` and no other grain the targets use; no nodegroups are configured on a minion,
+    so ``N@`` names none. Terms joined with and, or, not: evaluated as Salt does, as
+    Python."""
+    def term(word):
+        engine, _, value = word.partition("@")
+        if engine == "G":
+            grain, _, wanted = value.partition(":")
+            return grain == "role" and wanted in roles
+        return engine == "L" and minion in value.split(",")
+
+    return eval(" ".join(word if word in ("and", "or", "not", "(", ")") else str(term(word))
+                         for word in target.split()))
+
+
+def expected_ids(pillar, roles, minion):
     """States each role must get from ``pillar`` (the formula used it, not the defaults)."""
     ids = {"ceph_openstack-pillar"}
+    main = _main(pillar)
+    clusters = _clusters(pillar)
+
+    def suffix(cluster):
+        return "" if cluster == main else f"@{cluster}"
+
     if "mon" in roles:
-        ids |= {f"ceph_openstack-pool-{pool}" for pool in pillar.get("pools", {})}
-        ids |= {f"ceph_openstack-client-{client}" for client in pillar.get("clients", {})}
-        ids.add("ceph_openstack-published")
-    if "controller" in roles and pillar.get("glance"):
-        ids.add("ceph_openstack-glance-conf")
+        # Each cluster whose mons this node is; with no other cluster, the main one.
+        served = [name for name, record in clusters.items() if len(clusters) == 1 or names_node(
+            record.get("targets", {}).get("mon", "G@role:mon"), roles, minion)]
+        for name in served:
+            ids |= {f"ceph_openstack-pool-{pool}{suffix(name)}"
+                    for pool in clusters[name].get("pools", {})}
+            ids |= {f"ceph_openstack-client-{client}{suffix(name)}"
+                    for client in clusters[name].get("clients", {})}
+            ids.add(f"ceph_openstack-published{suffix(name)}")
+        if not served:
+            ids.add("ceph_openstack-mon-cluster")
+    # The keyrings this node reads, of every cluster, and the conf of each cluster it holds
+    # one of (the main one's always).
+    readers = {"controller", "compute"} & set(roles)
+    for name, record in clusters.items():
+        held = {client for client, spec in record.get("clients", {}).items()
+                if readers & set(spec["roles"])}
+        ids |= {f"ceph_openstack-keyring-{client}{suffix(name)}" for client in held}
+        if held or (readers and name == main):
+            ids.add(f"ceph_openstack-ceph-conf{suffix(name)}")
+    if "controller" in roles:
+        cinder = pillar.get("cinder") or {}
+        if cinder.get("backends") or cinder.get("backup") or cinder.get("conf"):
+            ids.add("ceph_openstack-cinder-conf")
+        if pillar.get("glance"):
+            ids.add("ceph_openstack-glance-conf")
     if "compute" in roles:
         ids |= {f"ceph_openstack-libvirt-secret-{name}"
                 for name in pillar.get("libvirt", {}).get("secrets", {})}
@@ -321,13 +544,51 @@ def expected_ids(pillar, roles):
     return ids
 
 
+def check_cluster_of_each_part(pillar, chunks):
+    """Each part is rendered on the cluster it names: its secret's ``ceph_cluster``, the
+    conf file of Cinder's backends and backup, of Glance's stores and of Nova."""
+    main = _main(pillar)
+    by_id = {chunk["__id__"]: chunk for chunk in chunks}
+
+    def conf(part):
+        return f"/etc/ceph/{part.get('cluster', main)}.conf"
+
+    secrets = pillar.get("libvirt", {}).get("secrets", {})
+    for name, secret in secrets.items():
+        if f"ceph_openstack-libvirt-secret-{name}" in by_id:
+            cluster = secret.get("cluster", main)
+            assert by_id[f"ceph_openstack-libvirt-secret-{name}"].get("ceph_cluster") == (
+                None if cluster == main else cluster), name
+    if "ceph_openstack-cinder-conf" in by_id:
+        sections = by_id["ceph_openstack-cinder-conf"]["sections"]
+        cinder = pillar["cinder"]
+        for name, backend in (cinder.get("backends") or {}).items():
+            assert sections[name]["rbd_ceph_conf"] == conf(backend), name
+            if backend.get("secret"):
+                assert sections[name]["rbd_secret_uuid"] == secrets[backend["secret"]]["uuid"]
+        if cinder.get("backup"):
+            assert sections["DEFAULT"]["backup_ceph_conf"] == conf(cinder["backup"])
+    if "ceph_openstack-glance-conf" in by_id:
+        sections = by_id["ceph_openstack-glance-conf"]["sections"]
+        glance = pillar["glance"]
+        for name, store in {glance["backend"]: glance, **glance.get("stores", {})}.items():
+            assert sections[name]["rbd_store_ceph_conf"] == conf(store), name
+            assert sections[name]["rbd_store_pool"] == store["pool"], name
+    if "ceph_openstack-nova-conf" in by_id:
+        libvirt = by_id["ceph_openstack-nova-conf"]["sections"]["libvirt"]
+        nova = pillar["nova"]
+        assert libvirt["images_rbd_ceph_conf"] == conf(nova)
+        assert libvirt["rbd_secret_uuid"] == secrets[nova["secret"]]["uuid"]
+
+
 def check_accepted(formula, pillar):
     rendered = low_chunks_per_roles(formula, {"ceph_openstack": pillar})
     for roles in ROLE_COMBINATIONS:
         chunks = rendered[tuple(roles)]
         assert all(isinstance(chunk, dict) for chunk in chunks), (roles, chunks)
         ids = {chunk["__id__"] for chunk in chunks}
-        assert expected_ids(pillar, roles) <= ids, (roles, sorted(ids))
+        assert expected_ids(pillar, roles, formula.opts["id"]) <= ids, (roles, sorted(ids))
+        check_cluster_of_each_part(pillar, chunks)
 
 
 def check_rejected(formula, pillar, found):
@@ -360,7 +621,8 @@ def check_rejected(formula, pillar, found):
 @example(pillar={"lookup": {"pkgs": 3}})
 def test_validator_and_formula_agree(formula, pillar):
     found = validator.problems(copy.deepcopy(pillar))
-    event("rejected" if found else "accepted")
+    event(("rejected" if found else "accepted")
+          + (f", {len(pillar['clusters'])} other clusters" if "clusters" in pillar else ""))
     if found:
         check_rejected(formula, pillar, found)
     else:
@@ -368,11 +630,14 @@ def test_validator_and_formula_agree(formula, pillar):
 
 
 def test_the_generated_pillars_are_of_all_kinds():
-    """The strategy is not stuck in a corner: among as many pillars as a dozen runs of the
-    test above draw, there are accepted ones with every part in play and rejected ones."""
+    """The strategy is not stuck in a corner: among as many pillars as twenty runs of the
+    test above draw, there are accepted ones with every part in play, on the main cluster
+    and on others, and rejected ones, of several clusters' problems too. (Hypothesis draws
+    other pillars when other tests ran before in the process: these hold for nearly any
+    such batch.)"""
     batch = []
 
-    @settings(max_examples=150, derandomize=True, database=None,
+    @settings(max_examples=250, derandomize=True, database=None,
               suppress_health_check=list(HealthCheck))
     @given(pillars())
     def draw(pillar):
@@ -389,3 +654,46 @@ def test_the_generated_pillars_are_of_all_kinds():
                    for target in p.get("targets", {}).values()), kind
     assert any(len(p.get("clients", {})) > 2 and len(p.get("libvirt", {}).get("secrets", {})) > 1
                for p in accepted)
+    # Several clusters: one and two others; every kind of part on another cluster; a mon
+    # of another cluster; and rejected ones.
+    several = [p for p in accepted if p.get("clusters")]
+    assert {len(p["clusters"]) for p in several} == {1, 2}
+    assert set().union(*map(_on_other_clusters, several)) == {
+        "secret", "backend", "backup", "glance", "store", "nova"}
+    assert any(len(_on_other_clusters(p)) > 2 for p in several)
+    assert any(names_node(other["targets"]["mon"], ["mon"], THIS_MINION)
+               for p in several for other in p["clusters"].values())
+    rejected = [p for p in batch if p not in accepted]
+    assert any(p.get("clusters") for p in rejected)
+    # (Each way of breaking one is refused for its reason: the test below.)
+    found = "\n".join(problem for p in rejected for problem in validator.problems(p))
+    assert any(BROKEN_BECAUSE[how] in found for how in SEVERAL_CLUSTERS_BREAKS)
+
+
+def two_clusters():
+    """pillar.example with pillar/two_clusters.sls merged in, as Salt merges pillar files."""
+    def merged(base, extra):
+        out = dict(base)
+        for key, value in extra.items():
+            out[key] = (merged(out[key], value)
+                        if isinstance(value, dict) and isinstance(out.get(key), dict) else value)
+        return out
+
+    files = [yaml.safe_load((ROOT / path).read_text())["ceph_openstack"]
+             for path in ("pillar.example", "pillar/two_clusters.sls")]
+    return merged(*files)
+
+
+@pytest.mark.parametrize("how", sorted(BROKEN_BECAUSE))
+def test_each_break_is_refused_for_its_reason(how):
+    """Each way of breaking a pillar applies to pillar.example with pillar/two_clusters.sls
+    (every part in play, on both clusters), whichever part it picks, and the validator
+    names that problem: the rejected pillars above are rejected for the reasons drawn."""
+    pillar = two_clusters()
+    assert validator.problems(copy.deepcopy(pillar)) == []
+    assert set(BROKEN_BECAUSE) == set(BREAKS) - {None}
+    for pick in range(6):
+        broken = break_pillar(pillar, how, pick)
+        assert broken is not None, pick
+        found = validator.problems(broken)
+        assert any(BROKEN_BECAUSE[how] in problem for problem in found), (pick, found)
