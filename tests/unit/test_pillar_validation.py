@@ -355,36 +355,50 @@ def _paths(node, path=()):
             yield from _paths(value, path + (name,))
 
 
-ODD_VALUES = [None, [], {}, "", "x", 0, -1, True, 1.5, [{}], {"a": []}, [[1]], {"a": {"b": None}}]
+def _node(pillar, path):
+    """The part of ``pillar`` at the key path ``path`` (a tuple)."""
+    for key in path:
+        pillar = pillar[key]
+    return pillar
 
 
-@pytest.mark.parametrize("value", ODD_VALUES, ids=repr)
-def test_never_raises_whatever_the_value(value):
-    """Any value anywhere gives problems (strings), never an exception."""
-    for path in _paths(EXAMPLE["ceph_openstack"]):
-        pillar = example()
-        node = pillar
-        for part in path[:-1]:
-            node = node[part]
-        node[path[-1]] = copy.deepcopy(value)
+def assert_odd_values_give_problems(base, value):
+    """``value`` put at each key path of ``base`` in turn gives problems (strings), never
+    an exception."""
+    for path in _paths(base):
+        pillar = copy.deepcopy(base)
+        _node(pillar, path[:-1])[path[-1]] = copy.deepcopy(value)
         found = problems(pillar)
         assert all(isinstance(m, str) and m.startswith("ceph_openstack:") for m in found), found
 
 
-@pytest.mark.parametrize("key", [None, 1, True, 1.5, ("a",), ""], ids=repr)
-def test_never_raises_whatever_the_key(key):
-    """YAML keys need not be strings: an odd key in any mapping gives problems, no exception."""
-    for path in [()] + list(_paths(EXAMPLE["ceph_openstack"])):
-        pillar = example()
-        node = pillar
-        for part in path:
-            node = node[part]
+def assert_odd_keys_give_problems(base, key):
+    """``key`` added to each mapping of ``base`` in turn gives problems, never an
+    exception."""
+    for path in [()] + list(_paths(base)):
+        pillar = copy.deepcopy(base)
+        node = _node(pillar, path)
         if not isinstance(node, dict):
             continue
         node[key] = copy.deepcopy(next(iter(node.values()), "x"))
         found = problems(pillar)
         assert all(isinstance(m, str) for m in found), found
         assert found, path
+
+
+ODD_VALUES = [None, [], {}, "", "x", 0, -1, True, 1.5, [{}], {"a": []}, [[1]], {"a": {"b": None}}]
+
+
+@pytest.mark.parametrize("value", ODD_VALUES, ids=repr)
+def test_never_raises_whatever_the_value(value):
+    """Any value anywhere gives problems (strings), never an exception."""
+    assert_odd_values_give_problems(example(), value)
+
+
+@pytest.mark.parametrize("key", [None, 1, True, 1.5, ("a",), ""], ids=repr)
+def test_never_raises_whatever_the_key(key):
+    """YAML keys need not be strings: an odd key in any mapping gives problems, no exception."""
+    assert_odd_keys_give_problems(example(), key)
 
 
 # --------------------------------------------------------------------------- Salt's loader
@@ -596,9 +610,7 @@ def test_other_cluster_shape(two, change, path, says):
 
 def part_of(pillar, path):
     """The part of ``pillar`` at ``path`` ("cinder:backends:ceph")."""
-    for key in path.split(":"):
-        pillar = pillar[key]
-    return pillar
+    return _node(pillar, path.split(":"))
 
 
 def test_other_cluster_needs_its_mon_target():
@@ -802,26 +814,9 @@ def test_two_clusters_never_show_a_key(two):
 
 @pytest.mark.parametrize("value", ODD_VALUES, ids=repr)
 def test_two_clusters_never_raise_whatever_the_value(two, value):
-    for path in _paths(two):
-        pillar = copy.deepcopy(two)
-        node = pillar
-        for part in path[:-1]:
-            node = node[part]
-        node[path[-1]] = copy.deepcopy(value)
-        found = problems(pillar)
-        assert all(isinstance(m, str) and m.startswith("ceph_openstack:") for m in found), found
+    assert_odd_values_give_problems(two, value)
 
 
 @pytest.mark.parametrize("key", [None, 1, True, ("a",), ""], ids=repr)
 def test_two_clusters_never_raise_whatever_the_key(two, key):
-    for path in [()] + list(_paths(two)):
-        pillar = copy.deepcopy(two)
-        node = pillar
-        for part in path:
-            node = node[part]
-        if not isinstance(node, dict):
-            continue
-        node[key] = copy.deepcopy(next(iter(node.values()), "x"))
-        found = problems(pillar)
-        assert all(isinstance(m, str) for m in found), found
-        assert found, path
+    assert_odd_keys_give_problems(two, key)
