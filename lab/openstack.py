@@ -41,22 +41,22 @@ def _call(method, url, headers=None, expect=None, **kwargs):
     return response.json() if response.text else None
 
 
-def upload_image(name, data, store=None):
-    """A raw image uploaded through Glance's API (into ``store``; default: Glance's default
-    store); returns its id."""
-    image = _call("POST", f"{GLANCE}/v2/images", expect=201, json={
+def upload_image(name, data, store=None, glance=GLANCE):
+    """A raw image uploaded through the Glance API at ``glance`` (into ``store``; default:
+    Glance's default store); returns its id."""
+    image = _call("POST", f"{glance}/v2/images", expect=201, json={
         "name": name, "disk_format": "raw", "container_format": "bare"})
     headers = {"Content-Type": "application/octet-stream"}
     if store:
         headers["X-Image-Meta-Store"] = store
-    _call("PUT", f"{GLANCE}/v2/images/{image['id']}/file", expect=204, data=data,
+    _call("PUT", f"{glance}/v2/images/{image['id']}/file", expect=204, data=data,
           headers=headers)
     return image["id"]
 
 
-def image(image_id):
+def image(image_id, glance=GLANCE):
     """Glance's record of an image (``status``, ``direct_url``, ...)."""
-    return _call("GET", f"{GLANCE}/v2/images/{image_id}")
+    return _call("GET", f"{glance}/v2/images/{image_id}")
 
 
 def cinder(method, path, **kwargs):

@@ -20,6 +20,7 @@ import pytest
 import requests
 import yaml
 
+from lab import openstack
 from lab.ceph import client_conf
 from lab.glance import GlanceLab, unsupported
 from lab.salt import PROJECT
@@ -391,19 +392,6 @@ def glance(rollout, package_dir, sandbox, ceph_lab, ceph_lab2):
         server.down()
 
 
-def _upload(glance, name, data, store):
-    """A raw image uploaded through Glance's API into ``store``; returns its record."""
-    response = requests.post(f"{glance.url}/v2/images", timeout=60, json={
-        "name": name, "disk_format": "raw", "container_format": "bare"})
-    assert response.status_code == 201, response.text[:500]
-    image = response.json()
-    response = requests.put(f"{glance.url}/v2/images/{image['id']}/file", data=data,
-                            timeout=120, headers={"Content-Type": "application/octet-stream",
-                                                  "X-Image-Meta-Store": store})
-    assert response.status_code == 204, response.text[:500]
-    return requests.get(f"{glance.url}/v2/images/{image['id']}", timeout=60).json()
-
-
 def test_glance_stores_each_image_in_its_stores_cluster(glance, ceph_lab, ceph_lab2):
     """An image uploaded to store dr lands in dr's images pool (not the main one's), one
     uploaded to store ceph in the main cluster's images pool (not dr's)."""
@@ -411,7 +399,9 @@ def test_glance_stores_each_image_in_its_stores_cluster(glance, ceph_lab, ceph_l
     images = {}
     try:
         for store, content in data.items():
-            images[store] = _upload(glance, f"two-clusters-{store}", content, store)
+            image_id = openstack.upload_image(f"two-clusters-{store}", content, store=store,
+                                              glance=glance.url)
+            images[store] = openstack.image(image_id, glance=glance.url)
         in_pool = {name: set(json.loads(cluster.rbd("ls", "images", "--format", "json")))
                    for name, cluster in _clusters(ceph_lab, ceph_lab2).items()}
         for store, image in images.items():
