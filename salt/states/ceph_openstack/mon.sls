@@ -12,10 +12,9 @@ include:
 {%- for name, on in clusters.items()
       if clusters | length == 1 or salt['match.compound'](on.targets.mon) %}
 {%-   do served.append(name) %}
-{%-   set suffix = '' if on.main else '@' ~ name %}
 
 {%-   for pool, props in on.pools.items() %}
-ceph_openstack-pool-{{ pool }}{{ suffix }}:
+ceph_openstack-pool-{{ pool }}{{ on.suffix }}:
   cephpool.present:
     - name: {{ pool | json }}
 {%-     for prop, value in (props or {}).items() %}
@@ -39,7 +38,7 @@ ceph_openstack-client-{{ ref(client, name) }}:
     parts of a node that has those roles too (they read the keys from the mine). It does
     not `require` the users, so one that failed does not hold back the others' keys (the
     state names the key it could not read). #}
-ceph_openstack-published{{ suffix }}:
+ceph_openstack-published{{ on.suffix }}:
   ceph_openstack.published:
     - clients: {{ on.client_roles | json }}
     - targets: {{ on.targets | json }}

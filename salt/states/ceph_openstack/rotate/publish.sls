@@ -2,7 +2,7 @@
     clients' keys as the rollout does (the acting mon staged them; the others still hold
     the old ones, which a node's own highstate would otherwise read). #}
 {%- from "ceph_openstack/map.jinja" import rotating, connect with context %}
-ceph_openstack-rotation-published{{ '' if rotating.main else '@' ~ rotating.name }}:
+ceph_openstack-rotation-published{{ rotating.suffix }}:
   ceph_openstack.published:
     - clients: {{ rotating.client_roles | json }}
     - targets: {{ rotating.targets | json }}
