@@ -159,6 +159,13 @@ def _rbd_users(settings):
     return found
 
 
+def _client_conn(client, kwargs):
+    """The connection of a pillar client (a settings ``clients`` entry) with its own
+    keyring here, to its own cluster."""
+    return _conn(dict(kwargs, conf=client["conf"], client_id=client["client"],
+                      keyring=client["keyring"], cluster=client["cluster"]))
+
+
 def _client_of(settings, user, conf):
     """The pillar client (settings ``clients`` entry) that ``user`` is on the cluster whose
     conf is ``conf`` (None: the main cluster), or None."""
@@ -216,8 +223,7 @@ def verify(settle=SETTLE, **kwargs):
         if not os.path.exists(keyring):
             checks[label] = f"keyring {keyring} is missing"
             continue
-        conn = _conn(dict(kwargs, conf=client["conf"], client_id=user, keyring=keyring,
-                          cluster=client["cluster"]))
+        conn = _client_conn(client, kwargs)
         try:
             __utils__["ceph_cli.run"](__salt__["cmd.run_all"], conn,
                                       ["ls", "--pool", pool], binary="rbd")
@@ -282,8 +288,7 @@ def _other_secrets(settings, checks, kwargs):
         if not os.path.exists(keyring):
             found[label] = f"keyring {keyring} is missing"
             continue
-        conn = _conn(dict(kwargs, conf=client["conf"], client_id=client["client"],
-                          keyring=keyring, cluster=client["cluster"]))
+        conn = _client_conn(client, kwargs)
         try:
             __utils__["ceph_cli.run"](__salt__["cmd.run_all"], conn, ["mon", "stat"])
         except CommandExecutionError as exc:
