@@ -13,6 +13,7 @@ CLI Example:
     salt '*' ceph_openstack.verify
 """
 
+import importlib.util
 import logging
 import os
 import re
@@ -20,6 +21,25 @@ import time
 
 import salt.utils.systemd
 from salt.exceptions import CommandExecutionError
+
+
+def _helper(name):
+    """This project's helper module ``name``: ``utils/<name>.py`` beside this file's
+    directory, synced or installed alike (``_utils`` in a checkout); see README, "Where
+    the modules find their helpers"."""
+    base = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.path.join(base, "utils", name + ".py")
+    if not os.path.exists(path):
+        path = os.path.join(base, "_utils", name + ".py")
+    spec = importlib.util.spec_from_file_location(f"{__name__}.{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ceph_cli = _helper("ceph_cli")
+ceph_openstack_pillar = _helper("ceph_openstack_pillar")
+cephx = _helper("cephx")
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +85,7 @@ def __virtual__():
 
 
 def _conn(kwargs):
-    return __utils__["ceph_cli.connection"](__salt__["config.get"], **kwargs)
+    return ceph_cli.connection(__salt__["config.get"], **kwargs)
 
 
 def cluster_info(**connection):
@@ -81,10 +101,10 @@ def cluster_info(**connection):
     conn = _conn(connection)
     # Read once per run (the state that publishes the facts reads them, then mine.update
     # does); bounded in time for minions whose __context__ outlives a run.
-    key = f"ceph_openstack.monmap:{__utils__['ceph_cli.cache_key'](conn)!r}"
+    key = f"ceph_openstack.monmap:{ceph_cli.cache_key(conn)!r}"
     read_at, monmap = __context__.get(key, (None, None))
     if read_at is None or time.monotonic() - read_at > 60:
-        monmap = __utils__["ceph_cli.run"](__salt__["cmd.run_all"], conn, ["mon", "dump"],
+        monmap = ceph_cli.run(__salt__["cmd.run_all"], conn, ["mon", "dump"],
                                            context=__context__)
         __context__[key] = (time.monotonic(), monmap)
     hosts = []
@@ -111,7 +131,7 @@ def validate(pillar=None):
     """
     if pillar is None:
         pillar = __pillar__.get("ceph_openstack", {})
-    return __utils__["ceph_openstack_pillar.problems"](pillar)
+    return ceph_openstack_pillar.problems(pillar)
 
 
 def _settings():
@@ -225,7 +245,7 @@ def verify(settle=SETTLE, **kwargs):
             continue
         conn = _client_conn(client, kwargs)
         try:
-            __utils__["ceph_cli.run"](__salt__["cmd.run_all"], conn,
+            ceph_cli.run(__salt__["cmd.run_all"], conn,
                                       ["ls", "--pool", pool], binary="rbd")
             checks[label] = "ok"
         except CommandExecutionError as exc:
@@ -290,7 +310,7 @@ def _other_secrets(settings, checks, kwargs):
             continue
         conn = _client_conn(client, kwargs)
         try:
-            __utils__["ceph_cli.run"](__salt__["cmd.run_all"], conn, ["mon", "stat"])
+            ceph_cli.run(__salt__["cmd.run_all"], conn, ["mon", "stat"])
         except CommandExecutionError as exc:
             found[label] = f"client.{client['client']} cannot log in with {keyring}: {exc}"
             continue
@@ -301,7 +321,7 @@ def _other_secrets(settings, checks, kwargs):
 def _check_secret(secret_uuid, keyring, settings):
     if "compute" not in settings["roles"]:
         return "ok"  # controllers name the secret for nova; only computes hold it
-    key = __utils__["cephx.keyring_file_key"](keyring)
+    key = cephx.keyring_file_key(keyring)
     if not key:
         return f"no key in {keyring}"
     uri = {"uri": settings["libvirt_uri"]} if settings.get("libvirt_uri") else {}

@@ -21,12 +21,33 @@ never in argv.
 :depends: the ``ceph`` CLI (package ``ceph-common``)
 """
 
+import importlib.util
+import os
 import json
 import logging
 import time
 
 import salt.utils.path
 from salt.exceptions import CommandExecutionError
+
+
+def _helper(name):
+    """This project's helper module ``name``: ``utils/<name>.py`` beside this file's
+    directory, synced or installed alike (``_utils`` in a checkout); see README, "Where
+    the modules find their helpers"."""
+    base = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.path.join(base, "utils", name + ".py")
+    if not os.path.exists(path):
+        path = os.path.join(base, "_utils", name + ".py")
+    spec = importlib.util.spec_from_file_location(f"{__name__}.{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ceph_cli = _helper("ceph_cli")
+ceph_session = _helper("ceph_session")
+cephx = _helper("cephx")
 
 log = logging.getLogger(__name__)
 
@@ -43,16 +64,16 @@ def __virtual__():
 
 
 def _conn(kwargs):
-    return __utils__["ceph_cli.connection"](__salt__["config.get"], **kwargs)
+    return ceph_cli.connection(__salt__["config.get"], **kwargs)
 
 
 def _run(conn, args, stdin=None, secret=None, messages=None, json_out=True):
     """Run ``ceph <args>``; with ``secret``, make sure no error message can carry it."""
     try:
-        return __utils__["ceph_cli.run"](__salt__["cmd.run_all"], conn, args, stdin=stdin,
+        return ceph_cli.run(__salt__["cmd.run_all"], conn, args, stdin=stdin,
                                          json_out=json_out, context=__context__,
                                          messages=messages,
-                                         session=__utils__.get("ceph_session.get"))
+                                         session=ceph_session.get)
     except CommandExecutionError as exc:
         if secret and secret in str(exc):
             # Ceph echoes a keyring value it cannot parse ("val=<key>").
@@ -66,7 +87,7 @@ def _run(conn, args, stdin=None, secret=None, messages=None, json_out=True):
 
 
 def _cache_key(conn):
-    return ("cephauth.users",) + tuple(__utils__["ceph_cli.cache_key"](conn))
+    return ("cephauth.users",) + tuple(ceph_cli.cache_key(conn))
 
 
 def _users(conn):
@@ -89,28 +110,28 @@ def _forget(conn):
 
 
 def _check_entity(entity):
-    if not __utils__["cephx.is_valid_entity"](entity):
+    if not cephx.is_valid_entity(entity):
         raise CommandExecutionError(
             f"entity must be a cephx entity name such as 'client.cinder', not {entity!r}"
         )
 
 
 def _check_caps(caps):
-    problem = __utils__["cephx.caps_problem"](caps, "caps")
+    problem = cephx.caps_problem(caps, "caps")
     if problem:
         raise CommandExecutionError(problem)
 
 
 def _check_key(key):
     # The message names the argument, never the value.
-    problem = __utils__["cephx.key_problem"](key, "key")
+    problem = cephx.key_problem(key, "key")
     if problem:
         raise CommandExecutionError(problem)
 
 
 def _monmap(conn):
     """``ceph mon dump``, read once per run (dropped after a cipher setting changes)."""
-    cache_key = ("cephauth.monmap",) + tuple(__utils__["ceph_cli.cache_key"](conn))
+    cache_key = ("cephauth.monmap",) + tuple(ceph_cli.cache_key(conn))
     if cache_key not in __context__:
         __context__[cache_key] = _run(conn, ["mon", "dump"]) or {}
     return __context__[cache_key]
@@ -129,7 +150,7 @@ def _allowed_key_types(conn):
 
 
 def _check_key_accepted(conn, key):
-    problem = __utils__["cephx.key_type_problem"](key, _allowed_key_types(conn), "key")
+    problem = cephx.key_type_problem(key, _allowed_key_types(conn), "key")
     if problem:
         raise CommandExecutionError(problem)
 
@@ -272,7 +293,7 @@ def create(entity, caps, key=None, **kwargs):
             _run(conn, args, messages=said)
         else:
             # The keyring on stdin carries only the key: Ceph refuses caps in both places.
-            text = __utils__["cephx.keyring_text"](entity, key)
+            text = cephx.keyring_text(entity, key)
             _run(conn, args + ["-i", "-"], stdin=text, secret=key, messages=said)
     except CommandExecutionError as exc:
         # EEXIST (another key) or EINVAL (other caps): someone created it since we looked.
@@ -342,7 +363,7 @@ def import_key(entity, key, **kwargs):
         raise CommandExecutionError(
             f"cephx user {entity} has no caps, and ceph auth import needs some: set caps first"
         )
-    text = __utils__["cephx.keyring_text"](entity, key, caps)
+    text = cephx.keyring_text(entity, key, caps)
     try:
         _run(conn, ["auth", "import", "-i", "-"], stdin=text, secret=key)
     finally:
@@ -405,7 +426,7 @@ def keyring(entity, key=None, with_caps=False, **kwargs):
         user = _existing(_conn(kwargs), entity)
         key = key or user["key"]
         caps = user["caps"] if with_caps else None
-    return __utils__["cephx.keyring_text"](entity, key, caps)
+    return cephx.keyring_text(entity, key, caps)
 
 
 # -- key rotation ----------------------------------------------------------------
@@ -454,7 +475,7 @@ def _auth_get(conn, entity):
     try:
         found = _run(conn, ["auth", "get", entity])
     except CommandExecutionError as exc:
-        if __utils__["ceph_cli.is_missing"](exc):
+        if ceph_cli.is_missing(exc):
             raise CommandExecutionError(f"cephx user {entity} does not exist") from None
         raise
     return (found or [{}])[0]
@@ -462,8 +483,8 @@ def _auth_get(conn, entity):
 
 def _describe(key):
     """Type and creation time of a key (from its header), never the key."""
-    return {"type": __utils__["cephx.key_type"](key),
-            "created": __utils__["cephx.key_created"](key)}
+    return {"type": cephx.key_type(key),
+            "created": cephx.key_created(key)}
 
 
 def key_info(entity, **kwargs):
@@ -504,7 +525,7 @@ def get_pending_key(entity, **kwargs):
 
 def _set_preferred(conn, key_type):
     _run(conn, ["mon", "set", "auth_preferred_cipher", key_type], json_out=False)
-    __context__.pop(("cephauth.monmap",) + tuple(__utils__["ceph_cli.cache_key"](conn)), None)
+    __context__.pop(("cephauth.monmap",) + tuple(ceph_cli.cache_key(conn)), None)
 
 
 def create_pending(entity, key_type=None, **kwargs):
@@ -617,7 +638,7 @@ def generate_key(key_type=None):
     ret = __salt__["cmd.run_all"](cmd, python_shell=False, output_loglevel="quiet",
                                   ignore_retcode=True, env={"LC_ALL": "C"})
     key = (ret.get("stdout") or "").strip()
-    if ret.get("retcode") or not __utils__["cephx.is_valid_key"](key):
+    if ret.get("retcode") or not cephx.is_valid_key(key):
         raise CommandExecutionError(
             "ceph-authtool --gen-print-key made no key"
             + (f" of type {key_type}" if key_type else "")
@@ -645,7 +666,7 @@ def rotation_record(entity, **kwargs):
         text = _run(_conn(kwargs), ["config-key", "get", ROTATION_RECORD.format(entity=entity)],
                     json_out=False)
     except CommandExecutionError as exc:
-        if __utils__["ceph_cli.is_missing"](exc):
+        if ceph_cli.is_missing(exc):
             return None
         raise
     try:

@@ -21,6 +21,7 @@ The user needs read access to both pools (``client.cinder`` with the
 formula's caps has it).
 """
 
+import importlib.util
 import json
 import logging
 import os
@@ -30,6 +31,23 @@ import tempfile
 import salt.utils.args
 import salt.utils.path
 from salt.exceptions import CommandExecutionError
+
+
+def _helper(name):
+    """This project's helper module ``name``: ``utils/<name>.py`` beside this file's
+    directory, synced or installed alike (``_utils`` in a checkout); see README, "Where
+    the modules find their helpers"."""
+    base = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.path.join(base, "utils", name + ".py")
+    if not os.path.exists(path):
+        path = os.path.join(base, "_utils", name + ".py")
+    spec = importlib.util.spec_from_file_location(f"{__name__}.{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ceph_cli = _helper("ceph_cli")
 
 log = logging.getLogger(__name__)
 
@@ -85,12 +103,12 @@ def _spec(pool, image, snap=None):
 
 
 def _rbd(conn, args):
-    return __utils__["ceph_cli.run"](__salt__["cmd.run_all"], conn, args, binary="rbd",
+    return ceph_cli.run(__salt__["cmd.run_all"], conn, args, binary="rbd",
                                      context=__context__)
 
 
 def _missing(exc):
-    return __utils__["ceph_cli.is_missing"](exc)
+    return ceph_cli.is_missing(exc)
 
 
 def _pillar_pools():
@@ -178,7 +196,7 @@ def clone_check(image_id, images_pool=None, volumes_pool=None, snap="snap", **kw
     unknown = sorted(set(kwargs) - set(CONNECTION))
     if unknown:
         raise CommandExecutionError(f"unknown keyword(s): {', '.join(unknown)}")
-    conn = __utils__["ceph_cli.connection"](__salt__["config.get"], **kwargs)
+    conn = ceph_cli.connection(__salt__["config.get"], **kwargs)
 
     snap_spec = _spec(images_pool, image_id, snap)
     result = {

@@ -20,6 +20,8 @@ run's ``ceph`` commands share one connection (``ceph_session``; off with config
 ``ceph_openstack:session: False``): a write costs a mon round trip, not a process.
 """
 
+import importlib.util
+import os
 import copy
 import logging
 import math
@@ -29,6 +31,24 @@ import time
 import salt.utils.args
 import salt.utils.path
 from salt.exceptions import CommandExecutionError
+
+
+def _helper(name):
+    """This project's helper module ``name``: ``utils/<name>.py`` beside this file's
+    directory, synced or installed alike (``_utils`` in a checkout); see README, "Where
+    the modules find their helpers"."""
+    base = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.path.join(base, "utils", name + ".py")
+    if not os.path.exists(path):
+        path = os.path.join(base, "_utils", name + ".py")
+    spec = importlib.util.spec_from_file_location(f"{__name__}.{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ceph_cli = _helper("ceph_cli")
+ceph_session = _helper("ceph_session")
 
 log = logging.getLogger(__name__)
 
@@ -236,17 +256,17 @@ def validate(name, application=None, **properties):
 
 
 def _connection(kwargs):
-    return __utils__["ceph_cli.connection"](__salt__["config.get"], **kwargs)
+    return ceph_cli.connection(__salt__["config.get"], **kwargs)
 
 
 def _run(conn, args, **options):
-    return __utils__["ceph_cli.run"](__salt__["cmd.run_all"], conn, args, context=__context__,
-                                     session=__utils__.get("ceph_session.get"), **options)
+    return ceph_cli.run(__salt__["cmd.run_all"], conn, args, context=__context__,
+                                     session=ceph_session.get, **options)
 
 
 
 def _cache_key(what, conn):
-    return f"cephpool.{what}:{__utils__['ceph_cli.cache_key'](conn)!r}"
+    return f"cephpool.{what}:{ceph_cli.cache_key(conn)!r}"
 
 
 def _cached(what, conn, read):

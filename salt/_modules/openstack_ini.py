@@ -30,6 +30,7 @@ Secrets: values of options OpenStack marks secret (oslo ``secret=True``, e.g.
 is (``rabbit://nova:********@ctl:5672/``). Values are never logged.
 """
 
+import importlib.util
 import grp
 import logging
 import os
@@ -37,6 +38,24 @@ import pwd
 import stat
 
 from salt.exceptions import CommandExecutionError
+
+
+def _helper(name):
+    """This project's helper module ``name``: ``utils/<name>.py`` beside this file's
+    directory, synced or installed alike (``_utils`` in a checkout); see README, "Where
+    the modules find their helpers"."""
+    base = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.path.join(base, "utils", name + ".py")
+    if not os.path.exists(path):
+        path = os.path.join(base, "_utils", name + ".py")
+    spec = importlib.util.spec_from_file_location(f"{__name__}.{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+atomic_file = _helper("atomic_file")
+ini = _helper("openstack_ini")
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +67,6 @@ DEFAULT_MODE = 0o644
 
 def __virtual__():
     return __virtualname__
-
-
-def _util(name):
-    return __utils__["openstack_ini.{}".format(name)]
 
 
 # --------------------------------------------------------------------------- files
@@ -86,7 +101,7 @@ def _read(path):
 
 def _parse(path, text):
     try:
-        return _util("parse")(text)
+        return ini.parse(text)
     except ValueError as exc:
         raise CommandExecutionError("{} is not an ini file: {}".format(path, exc)) from None
 
@@ -149,10 +164,10 @@ def _attr_changes(info, attrs):
     uid, gid, perms = attrs
     changes = {}
     if info.st_uid != uid:
-        user_name = __utils__["atomic_file.user_name"]
+        user_name = atomic_file.user_name
         changes["user"] = {"old": user_name(info.st_uid), "new": user_name(uid)}
     if info.st_gid != gid:
-        group_name = __utils__["atomic_file.group_name"]
+        group_name = atomic_file.group_name
         changes["group"] = {"old": group_name(info.st_gid), "new": group_name(gid)}
     if stat.S_IMODE(info.st_mode) != perms:
         changes["mode"] = {
@@ -165,7 +180,7 @@ def _attr_changes(info, attrs):
 def _write_atomic(path, text, attrs):
     """Write ``text`` to ``path`` via a temp file in the same directory and a rename."""
     try:
-        __utils__["atomic_file.write"](path, text, *attrs)
+        atomic_file.write(path, text, *attrs)
     except OSError as exc:
         raise CommandExecutionError("Cannot write {}: {}".format(path, exc.strerror)) from None
 
@@ -225,9 +240,9 @@ def get(name, section=None, key=None, unmask=False):
     path, doc, _ = _load(name)
     if doc is None:
         raise CommandExecutionError("{} does not exist".format(path))
-    data = _util("to_dict")(doc)
+    data = ini.to_dict(doc)
     if not unmask:
-        data = _util("mask_dict")(data)
+        data = ini.mask_dict(data)
     if section is None:
         return data
     options = data.get(section, {})
@@ -272,7 +287,7 @@ def options_present(
     path, doc, info = _load(name)
     if doc is None:
         # Under test the directory may come from a package installed earlier in the run.
-        missing = __utils__["atomic_file.missing_directory"](path)
+        missing = atomic_file.missing_directory(path)
         if missing and not test:
             raise CommandExecutionError(
                 "Directory {} does not exist: install the package that provides it "
@@ -280,7 +295,7 @@ def options_present(
             )
         doc = _parse(path, "")
     try:
-        content = _util("merge")(doc, sections, secret_keys)
+        content = ini.merge(doc, sections, secret_keys)
     except ValueError as exc:
         raise CommandExecutionError("{}: {}".format(path, exc)) from None
     attrs = _wanted_attrs(info, user, group, mode)
@@ -289,7 +304,7 @@ def options_present(
     if test or not changes:
         return changes
     if content:
-        _write_atomic(path, _util("render")(doc), attrs)
+        _write_atomic(path, ini.render(doc), attrs)
     else:
         _set_attrs(path, attrs)
     return changes
@@ -321,15 +336,15 @@ def options_absent(name, sections, test=False, secret_keys=None):
     path, doc, info = _load(name)
     if doc is None:
         try:
-            _util("validate_absent")(sections)
+            ini.validate_absent(sections)
         except ValueError as exc:
             raise CommandExecutionError("{}: {}".format(path, exc)) from None
         return {}
     try:
-        changes = _util("remove")(doc, sections, secret_keys)
+        changes = ini.remove(doc, sections, secret_keys)
     except ValueError as exc:
         raise CommandExecutionError("{}: {}".format(path, exc)) from None
     log.debug("openstack_ini: %s: removed %s", path, sorted(changes))
     if changes and not test:
-        _write_atomic(path, _util("render")(doc), _wanted_attrs(info, None, None, None))
+        _write_atomic(path, ini.render(doc), _wanted_attrs(info, None, None, None))
     return changes

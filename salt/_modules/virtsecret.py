@@ -32,6 +32,8 @@ No function returns, logs or puts into an error message a value;
 ``value_matches`` compares in process, in constant time.
 """
 
+import importlib.util
+import os
 import base64
 import binascii
 import hmac
@@ -43,6 +45,23 @@ import xml.etree.ElementTree as ET
 
 import salt.utils.path
 from salt.exceptions import CommandExecutionError
+
+
+def _helper(name):
+    """This project's helper module ``name``: ``utils/<name>.py`` beside this file's
+    directory, synced or installed alike (``_utils`` in a checkout); see README, "Where
+    the modules find their helpers"."""
+    base = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.path.join(base, "utils", name + ".py")
+    if not os.path.exists(path):
+        path = os.path.join(base, "_utils", name + ".py")
+    spec = importlib.util.spec_from_file_location(f"{__name__}.{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+cephx = _helper("cephx")
 
 try:
     import libvirt
@@ -124,7 +143,7 @@ def _check_flag(value, name):
 
 def _check_value(value):
     # key_problem names the argument and never includes the value itself.
-    problem = __utils__["cephx.key_problem"](value, "value")
+    problem = cephx.key_problem(value, "value")
     if problem:
         raise CommandExecutionError(problem)
     return value

@@ -13,10 +13,29 @@ described in ``_utils/ceph_openstack_mine.py``; another cluster of the pillar
 The key rotation's states are in ``ceph_openstack_rotation``.
 """
 
+import importlib.util
+import os
 import fnmatch
 import json
 
 from salt.exceptions import CommandExecutionError
+
+
+def _helper(name):
+    """This project's helper module ``name``: ``utils/<name>.py`` beside this file's
+    directory, synced or installed alike (``_utils`` in a checkout); see README, "Where
+    the modules find their helpers"."""
+    base = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.path.join(base, "utils", name + ".py")
+    if not os.path.exists(path):
+        path = os.path.join(base, "_utils", name + ".py")
+    spec = importlib.util.spec_from_file_location(f"{__name__}.{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ceph_openstack_mine = _helper("ceph_openstack_mine")
 
 __virtualname__ = "ceph_openstack"
 
@@ -36,7 +55,7 @@ def _fail(ret, comment):
 
 def _client_key(client, targets, ceph_cluster=None):
     """``(key, problem)`` of client.<client>: from pillar, else published by a mon."""
-    return __utils__["ceph_openstack_mine.client_key"](
+    return ceph_openstack_mine.client_key(
         __salt__["mine.get"], __context__, __pillar__, client, targets, ceph_cluster)
 
 
@@ -53,13 +72,13 @@ def client_present(name, caps, ceph_cluster=None, **connection):
           ceph_openstack.client_present:
             - caps: {mon: profile rbd, osd: profile rbd pool=volumes}
     """
-    key = __utils__["ceph_openstack_mine.pillar_key"](__pillar__, name, ceph_cluster)
+    key = ceph_openstack_mine.pillar_key(__pillar__, name, ceph_cluster)
     return __states__["cephauth.present"](f"client.{name}", caps=caps, key=key, **connection)
 
 
 def _access_record(me, alias):
     """``{alias: allow_tgt}`` of the keys this mon published last (its access record)."""
-    record = __utils__["ceph_openstack_mine.read"](
+    record = ceph_openstack_mine.read(
         __salt__["mine.get"], __context__, __pillar__, me, "glob", alias).get(me)
     if isinstance(record, str):
         try:
@@ -124,18 +143,18 @@ def published(name="ceph_openstack", clients=None, targets=None, ceph_cluster=No
     """
     ret = _ret(name)
     clients = clients or {}
-    entry = __utils__["ceph_openstack_mine.entry"]
+    entry = ceph_openstack_mine.entry
     wanted, problems, pending, unread = {}, [], [], set()
     try:
         facts = __salt__["ceph_openstack.cluster_info"](**connection)
-        wanted[__utils__["ceph_openstack_mine.cluster_alias"](ceph_cluster)] = (
+        wanted[ceph_openstack_mine.cluster_alias(ceph_cluster)] = (
             entry("ceph_openstack.cluster_info", [], "*"), facts)
     except CommandExecutionError as exc:
         problems.append(f"cannot read the cluster's fsid and mon host: {exc.strerror}")
     access = {}
     for client, roles in sorted(clients.items()):
         entity = f"client.{client}"
-        alias = __utils__["ceph_openstack_mine.key_alias"](client, ceph_cluster)
+        alias = ceph_openstack_mine.key_alias(client, ceph_cluster)
         try:
             key = __salt__["cephauth.get_key"](entity, **connection)
         except CommandExecutionError as exc:
@@ -145,14 +164,14 @@ def published(name="ceph_openstack", clients=None, targets=None, ceph_cluster=No
             else:
                 problems.append(f"cannot read the key of {entity}: {exc.strerror}")
             continue
-        access[alias] = __utils__["ceph_openstack_mine.acl"](roles, targets)
+        access[alias] = ceph_openstack_mine.acl(roles, targets)
         wanted[alias] = (entry("cephauth.get_key", [entity], access[alias]), key)
 
     me = __grains__["id"]
-    access_alias = __utils__["ceph_openstack_mine.access_alias"](ceph_cluster)
+    access_alias = ceph_openstack_mine.access_alias(ceph_cluster)
     record = _access_record(me, access_alias)
     # A key is republished when its value or its access rule changed.
-    stale = sorted(set(__utils__["ceph_openstack_mine.stale"](
+    stale = sorted(set(ceph_openstack_mine.stale(
         __salt__["mine.get"], __context__, __pillar__, me, wanted))
         | {alias for alias, rule in access.items() if record.get(alias) != rule})
     moved = {
@@ -182,7 +201,7 @@ def published(name="ceph_openstack", clients=None, targets=None, ceph_cluster=No
             text = json.dumps(new_record, sort_keys=True)
             entries[access_alias] = (entry("test.echo", [text], targets["mon"]), text)
         try:
-            __utils__["ceph_openstack_mine.send"](
+            ceph_openstack_mine.send(
                 __salt__["mine.update"], __context__, me, entries)
         except CommandExecutionError as exc:
             return _fail(ret, exc.strerror)
@@ -219,13 +238,13 @@ def ceph_conf(name, targets, fsid=None, mon_host=None, client=None, ceph_cluster
             - client: {rbd cache: true}
     """
     if not (fsid and mon_host):
-        facts = __utils__["ceph_openstack_mine.mon_value"](
+        facts = ceph_openstack_mine.mon_value(
             __salt__["mine.get"], __context__, __pillar__,
-            __utils__["ceph_openstack_mine.cluster_alias"](ceph_cluster), targets) or {}
+            ceph_openstack_mine.cluster_alias(ceph_cluster), targets) or {}
         fsid = fsid or facts.get("fsid")
         mon_host = mon_host or facts.get("mon_host")
     if not (fsid and mon_host):
-        prefix = __utils__["ceph_openstack_mine.cluster_pillar"](__pillar__, ceph_cluster)[1]
+        prefix = ceph_openstack_mine.cluster_pillar(__pillar__, ceph_cluster)[1]
         return _fail(_ret(name), (
             f"fsid and mon host are unknown: set {prefix}fsid and "
             f"{prefix}mon_host in pillar, or apply the mon role first: "

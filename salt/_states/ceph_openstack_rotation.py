@@ -12,11 +12,31 @@ rollout's ``ceph_openstack.keyring`` and ``ceph_openstack.libvirt_secret``; the 
 through the mine as in the rollout (``_utils/ceph_openstack_mine.py``).
 """
 
+import importlib.util
 import json
 import os
 import time
 
 from salt.exceptions import CommandExecutionError
+
+
+def _helper(name):
+    """This project's helper module ``name``: ``utils/<name>.py`` beside this file's
+    directory, synced or installed alike (``_utils`` in a checkout); see README, "Where
+    the modules find their helpers"."""
+    base = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.path.join(base, "utils", name + ".py")
+    if not os.path.exists(path):
+        path = os.path.join(base, "_utils", name + ".py")
+    spec = importlib.util.spec_from_file_location(f"{__name__}.{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ceph_cli = _helper("ceph_cli")
+ceph_openstack_mine = _helper("ceph_openstack_mine")
+cephx = _helper("cephx")
 
 __virtualname__ = "ceph_openstack_rotation"
 
@@ -49,21 +69,21 @@ def _rotated():
 
 def _rotated_pillar():
     """``(settings, pillar key prefix)`` of the cluster this rotation works on."""
-    return __utils__["ceph_openstack_mine.cluster_pillar"](__pillar__, _rotated())
+    return ceph_openstack_mine.cluster_pillar(__pillar__, _rotated())
 
 
 def _given_key(client):
     """The key of client.<client> in the rotated cluster's pillar, else None."""
-    return __utils__["ceph_openstack_mine.pillar_key"](__pillar__, client, _rotated())
+    return ceph_openstack_mine.pillar_key(__pillar__, client, _rotated())
 
 
 def _ref(client, ceph_cluster=None):
     """How the SLS name a client: ``<client>``, ``<client>@<cluster>`` on another cluster."""
-    return client + __utils__["ceph_openstack_mine.suffix"](ceph_cluster)
+    return client + ceph_openstack_mine.suffix(ceph_cluster)
 
 
 def _rotation_alias():
-    return ROTATION_ALIAS + __utils__["ceph_openstack_mine.suffix"](_rotated())
+    return ROTATION_ALIAS + ceph_openstack_mine.suffix(_rotated())
 
 
 def _rotation_targets(targets):
@@ -115,14 +135,14 @@ def _plan_client(client, request, allowed, pending_keys, connection):
     pillar_key = _given_key(client)
     if pillar_key:
         where = f"{_rotated_pillar()[1]}clients:{client}:key"
-        problem = __utils__["cephx.key_type_problem"](pillar_key, allowed, where)
+        problem = cephx.key_type_problem(pillar_key, allowed, where)
         if problem:
             return f"{entity}: {problem}"
         current = __salt__["cephauth.get_key"](entity, **connection)
-        if __utils__["ceph_openstack_mine.same"](current, pillar_key):
+        if ceph_openstack_mine.same(current, pillar_key):
             return {"mode": "done", "key_type": info["key"]["type"],
                     "why": f"holds the key in pillar {where} (change it there to rotate)"}
-        return {"mode": "replace", "key_type": __utils__["cephx.key_type"](pillar_key),
+        return {"mode": "replace", "key_type": cephx.key_type(pillar_key),
                 "why": f"the new key in pillar {where} replaces the old one at once "
                        "(a given key cannot be made pending)"}
     if info["pending"]:
@@ -186,9 +206,9 @@ def planned(name="ceph_openstack_rotate", targets=None, **connection):
             return _ret(name, "; ".join(problems) + "; nothing changed", result=False)
         value = json.dumps({"pending_keys": pending_keys, "clients": plan}, sort_keys=True)
         # Bookkeeping for the nodes, not a change of the cluster: published under test too.
-        acl = __utils__["ceph_openstack_mine.acl"](["controller", "compute"], targets)
-        entry = __utils__["ceph_openstack_mine.entry"]("test.echo", [value], acl)
-        __utils__["ceph_openstack_mine.publish"](
+        acl = ceph_openstack_mine.acl(["controller", "compute"], targets)
+        entry = ceph_openstack_mine.entry("test.echo", [value], acl)
+        ceph_openstack_mine.publish(
             __salt__["mine.update"], __salt__["mine.get"], __context__, __pillar__,
             __grains__["id"], {_rotation_alias(): (entry, value)}, test=False)
     except CommandExecutionError as exc:
@@ -202,7 +222,7 @@ def planned(name="ceph_openstack_rotate", targets=None, **connection):
 
 def _plan(targets):
     """The plan a mon published for this run (``{}`` before one did)."""
-    text = __utils__["ceph_openstack_mine.mon_value"](
+    text = ceph_openstack_mine.mon_value(
         __salt__["mine.get"], __context__, __pillar__, _rotation_alias(), targets)
     try:
         return json.loads(text) if text else {}
@@ -356,12 +376,12 @@ def staged(name="ceph_openstack_rotate", targets=None, **connection):
             entity = f"client.{client}"
             key = None if test and entity in changes else __salt__[
                 "cephauth.get_pending_key"](entity, **connection)
-            acl = __utils__["ceph_openstack_mine.acl"](_client_roles(client), targets)
-            definition = __utils__["ceph_openstack_mine.entry"](
+            acl = ceph_openstack_mine.acl(_client_roles(client), targets)
+            definition = ceph_openstack_mine.entry(
                 "cephauth.get_pending_key", [entity], acl)
-            entries[__utils__["ceph_openstack_mine.key_alias"](client, _rotated())] = (
+            entries[ceph_openstack_mine.key_alias(client, _rotated())] = (
                 definition, key)
-        published = __utils__["ceph_openstack_mine.publish"](
+        published = ceph_openstack_mine.publish(
             __salt__["mine.update"], __salt__["mine.get"], __context__, __pillar__,
             __grains__["id"], entries, test=test)
     except CommandExecutionError as exc:
@@ -420,7 +440,7 @@ def committed(name="ceph_openstack_rotate", targets=None, **connection):
 
 def _new_key(client, targets):
     """``(key, problem)``: the key of client.<client> the acting mon published."""
-    return __utils__["ceph_openstack_mine.client_key"](
+    return ceph_openstack_mine.client_key(
         __salt__["mine.get"], __context__, __pillar__, client, targets, _rotated())
 
 
@@ -489,11 +509,11 @@ def secret(name, client, targets, uri=None):
 def _login_problem(held):
     """None when a client (an entry of settings.jinja's ``clients``) logs in with its
     keyring here (a real cephx login)."""
-    conn = __utils__["ceph_cli.connection"](
+    conn = ceph_cli.connection(
         __salt__["config.get"], conf=held["conf"], client_id=held["client"],
         keyring=held["keyring"], cluster=held["cluster"])
     try:
-        __utils__["ceph_cli.run"](__salt__["cmd.run_all"], conn, ["mon", "stat"])
+        ceph_cli.run(__salt__["cmd.run_all"], conn, ["mon", "stat"])
     except CommandExecutionError as exc:
         return exc.strerror
     return None
@@ -542,8 +562,8 @@ def _client_verified(client, targets, settings, login):
         return [problem], []
     ref = _ref(client, _rotated())
     path = settings["clients"][ref]["keyring"]
-    held = __utils__["cephx.keyring_file_key"](path)
-    if not __utils__["ceph_openstack_mine.same"](held, key):
+    held = cephx.keyring_file_key(path)
+    if not ceph_openstack_mine.same(held, key):
         return [f"keyring {path} does not hold client.{client}'s new key"], []
     notes = [f"keyring {path} holds client.{client}'s new key"]
     if login:

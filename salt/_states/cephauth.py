@@ -25,11 +25,30 @@ CLI); ``keyring_present`` with a ``key`` argument needs neither, so it also
 works on nodes that have no admin access to the cluster.
 """
 
+import importlib.util
 import logging
 import os
 
 import salt.utils.files
 from salt.exceptions import CommandExecutionError
+
+
+def _helper(name):
+    """This project's helper module ``name``: ``utils/<name>.py`` beside this file's
+    directory, synced or installed alike (``_utils`` in a checkout); see README, "Where
+    the modules find their helpers"."""
+    base = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.path.join(base, "utils", name + ".py")
+    if not os.path.exists(path):
+        path = os.path.join(base, "_utils", name + ".py")
+    spec = importlib.util.spec_from_file_location(f"{__name__}.{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+atomic_file = _helper("atomic_file")
+cephx = _helper("cephx")
 
 try:
     import grp
@@ -85,14 +104,14 @@ def _fail(ret, message, key=None):
 def _input_problem(entity, where, caps=None, key=None, check_caps=False):
     """The first problem with the arguments, named by argument, or ``None``.
     ``where`` is the argument holding the entity (``name`` or ``entity``)."""
-    if not __utils__["cephx.is_valid_entity"](entity):
+    if not cephx.is_valid_entity(entity):
         return f"{where} must be a cephx entity name such as 'client.cinder', not {entity!r}"
     if check_caps:
-        problem = __utils__["cephx.caps_problem"](caps, "caps")
+        problem = cephx.caps_problem(caps, "caps")
         if problem:
             return problem
     if key is not None:
-        return __utils__["cephx.key_problem"](key, "key")
+        return cephx.key_problem(key, "key")
     return None
 
 
@@ -168,7 +187,7 @@ def present(name, caps, key=None, cluster=None, conf=None, client_id=None, keyri
             allowed = __salt__["cephauth.allowed_key_types"](**conn)
         except CommandExecutionError as exc:
             return _fail(ret, exc, key)
-        problem = __utils__["cephx.key_type_problem"](key, allowed, "key")
+        problem = cephx.key_type_problem(key, allowed, "key")
         if problem:
             return _fail(ret, f"cephx user {name}: {problem}")
     if __opts__["test"]:
@@ -206,7 +225,7 @@ def _changes(name, current, caps, key):
         if key is not None:
             changes["key"] = "changed"
     else:
-        if not __utils__["cephx.caps_equal"](current["caps"], caps):
+        if not cephx.caps_equal(current["caps"], caps):
             changes["caps"] = {"old": current["caps"], "new": dict(caps)}
         if key is not None and current.pop("key") != key:
             changes["key"] = "changed"
@@ -329,9 +348,9 @@ def _file_changes(name, wanted, mode, user, group, uid, gid):
             "file": {"old": None, "new": name},
             "mode": {"old": None, "new": f"{mode:04o}"},
             "user": {"old": None,
-                     "new": str(user or __utils__["atomic_file.user_name"](os.geteuid()))},
+                     "new": str(user or atomic_file.user_name(os.geteuid()))},
             "group": {"old": None,
-                      "new": str(group or __utils__["atomic_file.group_name"](os.getegid()))},
+                      "new": str(group or atomic_file.group_name(os.getegid()))},
         }, (os.geteuid() if uid is None else uid, os.getegid() if gid is None else gid)
     changes = {}
     if current != text:
@@ -343,9 +362,9 @@ def _file_changes(name, wanted, mode, user, group, uid, gid):
     if stat.st_mode & 0o7777 != mode:
         changes["mode"] = {"old": f"{stat.st_mode & 0o7777:04o}", "new": f"{mode:04o}"}
     if user is not None and stat.st_uid != uid:
-        changes["user"] = {"old": __utils__["atomic_file.user_name"](stat.st_uid), "new": str(user)}
+        changes["user"] = {"old": atomic_file.user_name(stat.st_uid), "new": str(user)}
     if group is not None and stat.st_gid != gid:
-        old_group = __utils__["atomic_file.group_name"](stat.st_gid)
+        old_group = atomic_file.group_name(stat.st_gid)
         changes["group"] = {"old": old_group, "new": str(group)}
     return changes, (stat.st_uid if uid is None else uid, stat.st_gid if gid is None else gid)
 
@@ -404,7 +423,7 @@ def keyring_present(name, entity, key=None, user=None, group=None, mode="0640", 
     uid, gid, problem = _owner_ids(user, group, test, notes)
     if problem:
         return _fail(ret, problem)
-    directory = __utils__["atomic_file.missing_directory"](name)
+    directory = atomic_file.missing_directory(name)
     if directory:
         if not test:
             return _fail(ret, f"directory {directory} does not exist: install the package "
@@ -431,7 +450,7 @@ def keyring_present(name, entity, key=None, user=None, group=None, mode="0640", 
             return _fail(ret, message)
         key = found["key"]
 
-    text = __utils__["cephx.keyring_text"](entity, key)
+    text = cephx.keyring_text(entity, key)
     try:
         changes, (uid, gid) = _file_changes(name, (entity, key, text), mode_value, user, group,
                                             uid, gid)
@@ -445,7 +464,7 @@ def keyring_present(name, entity, key=None, user=None, group=None, mode="0640", 
         ret.update(result=None, changes=changes, comment="; ".join([comment] + notes))
         return ret
     try:
-        __utils__["atomic_file.write"](name, text, uid, gid, mode_value)
+        atomic_file.write(name, text, uid, gid, mode_value)
     except OSError as exc:
         return _fail(ret, f"cannot write {name}: {exc.strerror}")
     ret.update(result=True, changes=changes, comment=f"keyring {name} for {entity} written")

@@ -32,10 +32,28 @@ again: Ceph never un-initialises a pool, and a pool deleted and created again
 has another id and creation time, so it is checked anew.
 """
 
+import importlib.util
 import logging
 import os
 
 from salt.exceptions import CommandExecutionError
+
+
+def _helper(name):
+    """This project's helper module ``name``: ``utils/<name>.py`` beside this file's
+    directory, synced or installed alike (``_utils`` in a checkout); see README, "Where
+    the modules find their helpers"."""
+    base = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.path.join(base, "utils", name + ".py")
+    if not os.path.exists(path):
+        path = os.path.join(base, "_utils", name + ".py")
+    spec = importlib.util.spec_from_file_location(f"{__name__}.{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ceph_cli = _helper("ceph_cli")
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +158,7 @@ def present(
             "(set init: False)"
         )
     try:
-        __utils__["ceph_cli.connection"](__salt__["config.get"], **conn)
+        ceph_cli.connection(__salt__["config.get"], **conn)
     except CommandExecutionError as exc:
         problems.append(exc.error)
     if problems:
@@ -346,7 +364,7 @@ def absent(
     problems = []
     for check in (
         lambda: __salt__["cephpool.validate"](name),
-        lambda: __utils__["ceph_cli.connection"](__salt__["config.get"], **conn),
+        lambda: ceph_cli.connection(__salt__["config.get"], **conn),
     ):
         try:
             check()

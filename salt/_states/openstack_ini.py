@@ -32,10 +32,28 @@ like password/secret/key/token, or of one listed in ``secret_keys``; in any othe
 the password of a URL (``rabbit://nova:********@ctl:5672/``). Comments name keys only.
 """
 
+import importlib.util
 import logging
 import os
 
 from salt.exceptions import CommandExecutionError
+
+
+def _helper(name):
+    """This project's helper module ``name``: ``utils/<name>.py`` beside this file's
+    directory, synced or installed alike (``_utils`` in a checkout); see README, "Where
+    the modules find their helpers"."""
+    base = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.path.join(base, "utils", name + ".py")
+    if not os.path.exists(path):
+        path = os.path.join(base, "_utils", name + ".py")
+    spec = importlib.util.spec_from_file_location(f"{__name__}.{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+atomic_file = _helper("atomic_file")
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +68,7 @@ def _missing_directory(name):
     """The directory of file ``name`` (symlinks resolved) when it does not exist yet."""
     if not isinstance(name, str) or not os.path.isabs(name):
         return None  # the execution module names the problem
-    return __utils__["atomic_file.missing_directory"](os.path.realpath(name))
+    return atomic_file.missing_directory(os.path.realpath(name))
 
 
 def _run(name, function, comments, **kwargs):

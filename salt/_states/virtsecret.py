@@ -30,10 +30,29 @@ claiming "no change" without knowing would be a lie. Keep ``private: False``
 (the default, as the upstream runbook does) for a quiet second run.
 """
 
+import importlib.util
+import os
 import logging
 import re
 
 from salt.exceptions import CommandExecutionError
+
+
+def _helper(name):
+    """This project's helper module ``name``: ``utils/<name>.py`` beside this file's
+    directory, synced or installed alike (``_utils`` in a checkout); see README, "Where
+    the modules find their helpers"."""
+    base = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.path.join(base, "utils", name + ".py")
+    if not os.path.exists(path):
+        path = os.path.join(base, "_utils", name + ".py")
+    spec = importlib.util.spec_from_file_location(f"{__name__}.{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+cephx = _helper("cephx")
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +79,7 @@ def _input_problem(name, usage=None, value=None, flags=None):
         if _CONTROL.search(usage) or usage != usage.strip():
             return "usage must be one line without control characters or leading/trailing spaces"
     if value is not None:
-        problem = __utils__["cephx.key_problem"](value, "value")
+        problem = cephx.key_problem(value, "value")
         if problem:
             return problem
     for flag, setting in (flags or {}).items():

@@ -2,8 +2,8 @@
 Atomic file replacement with owner and mode, shared by the openstack_ini and
 cephauth modules (config files and keyrings).
 
-Reachable as ``__utils__["atomic_file.write"]`` (and ``.missing_directory``,
-``.user_name``, ``.group_name``) in synced modules.
+The modules load it as their helper ``atomic_file`` (README, "Where the modules find
+their helpers").
 """
 
 import grp

@@ -123,7 +123,7 @@ def run(run_all, conn, args, binary="ceph", stdin=None, json_out=True, context=N
         and ``pool 'x' created`` both exit 0).
 
     session
-        ``ceph_session.get`` (the caller's ``__utils__["ceph_session.get"]``):
+        ``ceph_session.get`` (the caller's helper ``ceph_session``):
         with a ``context``, ``ceph`` commands then go through one connection
         kept for the run instead of one process each (see ``ceph_session``);
         where that does not work, one process per command as without it.

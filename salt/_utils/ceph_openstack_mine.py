@@ -20,7 +20,7 @@ has the same entries with ``@<cluster>`` appended (``ceph_openstack_key_cinder@d
 published by its own mons: the functions take that cluster's name as ``ceph_cluster``
 (None: the main one).
 
-Helpers loaded by Salt's loader get no ``__salt__``, ``__pillar__`` or ``__grains__``: the
+A helper gets no ``__salt__``, ``__pillar__`` or ``__grains__`` (it is no loader module): the
 states pass ``__salt__["mine.get"]`` or ``__salt__["mine.update"]``, their ``__context__``
 (one run's mine reads are kept there), ``__pillar__`` and their minion ID. No message
 here holds a key.

@@ -3,7 +3,8 @@ Validation of the ``ceph_openstack`` pillar, before the formula changes anything
 
 Pure Python, standard library only: it runs inside onedir Salt on a minion. The
 execution module ``ceph_openstack.validate`` calls :func:`problems` through
-``__utils__["ceph_openstack_pillar.problems"]``; unit tests import this file by path.
+the helper loader every module has (README, "Where the modules find their
+helpers"); unit tests import this file by path.
 
 :func:`problems` takes the ``ceph_openstack`` dict as the pillar gives it, *without*
 defaults.yaml merged: a key that defaults.yaml provides may be missing. It returns
@@ -40,25 +41,21 @@ import os
 import re
 
 
-def _load_cephx():
-    """
-    The sibling ``cephx.py``, loaded by path from this file's directory.
-
-    Salt's loader imports utils modules under its own package name from the extmods
-    ``utils`` dir, so neither ``from . import cephx`` nor a plain ``import cephx`` is
-    reliable: the latter only works while the loader has that dir on ``sys.path``, and it
-    caches a top-level ``cephx`` in ``sys.modules`` that survives a re-sync. Loading the
-    file by path works the same in the loader, after ``saltutil.sync_utils`` and in unit
-    tests, and always uses the copy that sits next to this one.
-    """
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cephx.py")
-    spec = importlib.util.spec_from_file_location("_ceph_openstack_pillar_cephx", path)
+def _helper(name):
+    """This project's helper module ``name``: ``utils/<name>.py`` beside this file's
+    directory, synced or installed alike (``_utils`` in a checkout); see README, "Where
+    the modules find their helpers"."""
+    base = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.path.join(base, "utils", name + ".py")
+    if not os.path.exists(path):
+        path = os.path.join(base, "_utils", name + ".py")
+    spec = importlib.util.spec_from_file_location(f"{__name__}.{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-_cephx = _load_cephx()
+_cephx = _helper("cephx")
 
 #: Roles the formula's SLS know; ``targets`` may define more.
 DEFAULT_ROLES = ("mon", "controller", "compute")

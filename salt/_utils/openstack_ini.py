@@ -3,7 +3,7 @@ Parse and edit oslo.config (OpenStack) and Ceph ini files without losing a byte.
 
 Pure Python, standard library only: it runs inside onedir Salt on a minion. The
 execution module ``openstack_ini`` does the file I/O and calls these functions
-through ``__utils__["openstack_ini.<func>"]``; unit tests import this file by path.
+as its helper ``openstack_ini``; unit tests import this file by path.
 
 Model
 =====

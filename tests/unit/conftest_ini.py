@@ -22,27 +22,14 @@ def load_module(name, relative_path):
     return load(relative_path, name)
 
 
-# The pure parser/editor (salt/_utils/openstack_ini.py) and the file writer.
+# The pure parser/editor (salt/_utils/openstack_ini.py).
 ini = load_module("openstack_ini_utils", "salt/_utils/openstack_ini.py")
-atomic_file = load_module("atomic_file_utils", "salt/_utils/atomic_file.py")
-
-
-def utils_dunder():
-    """``__utils__`` of a synced minion: each public helper function as <module>.<name>."""
-    return {
-        "{}.{}".format(prefix, name): value
-        for prefix, module in (("openstack_ini", ini), ("atomic_file", atomic_file))
-        for name, value in vars(module).items()
-        if callable(value) and not name.startswith("_") and not isinstance(value, type)
-        and getattr(value, "__module__", None) == module.__name__
-    }
 
 
 @pytest.fixture
 def exec_mod(monkeypatch):
     """The execution module with its loader dunders."""
     module = load_module("openstack_ini_exec", "salt/_modules/openstack_ini.py")
-    monkeypatch.setattr(module, "__utils__", utils_dunder(), raising=False)
     monkeypatch.setattr(module, "__opts__", {"test": False}, raising=False)
     monkeypatch.setattr(module, "__context__", {}, raising=False)
     return module
@@ -63,7 +50,6 @@ def state_mod(monkeypatch, exec_mod, state_opts):
         for name in ("get", "options_present", "options_absent")
     }
     monkeypatch.setattr(module, "__salt__", salt, raising=False)
-    monkeypatch.setattr(module, "__utils__", utils_dunder(), raising=False)
     monkeypatch.setattr(module, "__opts__", state_opts, raising=False)
     return module
 

@@ -20,7 +20,6 @@ from tests.support.modules import load
 execmod = load("salt/_modules/ceph_openstack.py", "ceph_openstack_exec_services_under_test")
 statemod = load("salt/_states/ceph_openstack.py", "ceph_openstack_state_services_under_test")
 ini_exec = load("salt/_modules/openstack_ini.py", "ceph_openstack_services_ini_exec")
-ini_utils = load("salt/_utils/openstack_ini.py", "ceph_openstack_services_ini_utils")
 
 SETTLE = 0.3  # seconds: short, so the tests that wait stay fast
 CINDER_LOG = "/var/log/cinder/cinder-volume.log"
@@ -169,9 +168,6 @@ def configure_loader_modules(systemd, settings, context, state_calls, opts):
             "__opts__": opts,
         },
         ini_exec: {
-            "__utils__": {f"openstack_ini.{name}": value
-                          for name, value in vars(ini_utils).items()
-                          if callable(value) and not name.startswith("_")},
             "__opts__": opts,
             "__context__": {},
         },

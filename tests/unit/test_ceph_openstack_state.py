@@ -9,12 +9,6 @@ from tests.support.modules import load
 
 state = load("salt/_states/ceph_openstack.py", "ceph_openstack_state_under_test")
 rotation = load("salt/_states/ceph_openstack_rotation.py", "ceph_openstack_rotation_under_test")
-mine_utils = load("salt/_utils/ceph_openstack_mine.py", "ceph_openstack_mine_under_test")
-
-#: ``__utils__`` of a synced minion, as far as these states use it.
-UTILS = {f"ceph_openstack_mine.{name}": value for name, value in vars(mine_utils).items()
-         if callable(value) and getattr(value, "__module__", None) == mine_utils.__name__
-         and not name.startswith("_")}
 
 KEY = "AQBhAAAAAAAAABAAvHOq2W2wbY4Wcf7yCmXw3Q=="
 TARGETS = {"mon": "G@role:mon", "controller": "G@role:controller", "compute": "G@role:compute"}
@@ -48,7 +42,6 @@ def configure_loader_modules(mine, calls):
         state: {
             "__salt__": {"mine.get": mine_get},
             "__states__": {"cephauth.keyring_present": keyring_present},
-            "__utils__": UTILS,
             "__pillar__": PILLAR,
             "__grains__": {"id": "cmp1"},
             "__opts__": {"test": False},
@@ -57,7 +50,6 @@ def configure_loader_modules(mine, calls):
         rotation: {
             "__salt__": {"mine.get": mine_get},
             "__states__": {"ceph_openstack.keyring": state.keyring},
-            "__utils__": UTILS,
             "__pillar__": PILLAR,
             "__grains__": {"id": "cmp1"},
             "__opts__": {"test": False},

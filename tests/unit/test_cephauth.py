@@ -33,21 +33,9 @@ MON_DUMPS = json.loads((ROOT / "tests/unit/data/cephauth/mon_dump.json").read_te
 AES256K_KEY = "AgArlwprFNSDJyAAydTd8MCxWw2zQCpIoDNTAqSDKxJy2zOQV9HPL9Qtm+k="
 
 
-ceph_cli = load("salt/_utils/ceph_cli.py", "ceph_cli_under_test")
 cephx = load("salt/_utils/cephx.py", "cephx_under_test")
-atomic_file = load("salt/_utils/atomic_file.py", "atomic_file_under_test")
 cephauth = load("salt/_modules/cephauth.py", "cephauth_mod_under_test")
 cephauth_state = load("salt/_states/cephauth.py", "cephauth_state_under_test")
-
-
-def _utils():
-    funcs = {}
-    for prefix, module in (("ceph_cli", ceph_cli), ("cephx", cephx),
-                           ("atomic_file", atomic_file)):
-        for name, value in vars(module).items():
-            if callable(value) and not name.startswith("_") and value.__module__ == module.__name__:
-                funcs[f"{prefix}.{name}"] = value
-    return funcs
 
 
 class FakeRunAll:
@@ -106,9 +94,9 @@ def configure_loader_modules(run_all, config):
               "keyring", "allowed_key_types")
     state_salt = {f"cephauth.{name}": getattr(cephauth, name) for name in public}
     return {
-        cephauth: {"__salt__": salt_funcs, "__utils__": _utils(), "__context__": {},
+        cephauth: {"__salt__": salt_funcs, "__context__": {},
                    "__opts__": {}},
-        cephauth_state: {"__salt__": state_salt, "__utils__": _utils(), "__context__": {},
+        cephauth_state: {"__salt__": state_salt, "__context__": {},
                          "__opts__": {"test": False}},
     }
 

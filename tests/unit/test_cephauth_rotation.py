@@ -9,7 +9,7 @@ import json
 import pytest
 from salt.exceptions import CommandExecutionError
 
-from tests.unit.test_cephauth import AES256K_KEY, NEW_KEY, _utils, cephauth
+from tests.unit.test_cephauth import AES256K_KEY, NEW_KEY, cephauth
 
 OLD = NEW_KEY  # AES
 ENTITY = "client.cinder"
@@ -81,7 +81,7 @@ def cluster():
 def configure_loader_modules(cluster):
     return {cephauth: {"__salt__": {"cmd.run_all": cluster,
                                     "config.get": lambda key, default=None: default},
-                       "__utils__": _utils(), "__context__": {}, "__opts__": {}}}
+                       "__context__": {}, "__opts__": {}}}
 
 
 def _argv_text(cluster):

@@ -69,7 +69,6 @@ def configure_loader_modules(rbd):
     return {
         cephimage: {
             "__salt__": {"cmd.run_all": rbd, "config.get": fake_ceph.config_get(CONFIG)},
-            "__utils__": dict(fake_ceph.UTILS),
             "__context__": {},
             "__opts__": {},
             "__pillar__": {},

@@ -32,7 +32,6 @@ def configure_loader_modules(ceph):
     return {
         cephpool: {
             "__salt__": {"cmd.run_all": ceph, "config.get": fake_ceph.config_get(CONFIG)},
-            "__utils__": dict(fake_ceph.UTILS),
             "__context__": {},
             "__opts__": {},
         }
@@ -538,7 +537,7 @@ def test_no_answer_is_a_clear_error(ceph):
     with pytest.raises(CommandExecutionError, match="no answer from cluster 'ceph' .* within 3 s"):
         cephpool.get("volumes", timeout=3)
     # the process is killed a little after Ceph's own timeout would fire
-    assert ceph.options[0]["timeout"] == 3 + fake_ceph.CEPH_CLI._KILL_GRACE
+    assert ceph.options[0]["timeout"] == 3 + cephpool.ceph_cli._KILL_GRACE
 
 
 def test_a_killed_process_is_a_clear_error(ceph):

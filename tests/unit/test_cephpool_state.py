@@ -36,13 +36,11 @@ def configure_loader_modules(ceph):
     return {
         cephpool: {
             "__salt__": {"cmd.run_all": ceph, "config.get": config_get},
-            "__utils__": dict(fake_ceph.UTILS),
             "__context__": {},
             "__opts__": {},
         },
         cephpool_state: {
             "__salt__": {**exec_funcs, "config.get": config_get},
-            "__utils__": dict(fake_ceph.UTILS),
             "__context__": {},
             "__opts__": {"test": False},
         },

@@ -22,8 +22,6 @@ state = load("salt/_states/ceph_openstack.py", "ceph_openstack_state_fresh_node"
 ini_state = load("salt/_states/openstack_ini.py", "openstack_ini_state_fresh_node")
 ini_exec = load("salt/_modules/openstack_ini.py", "openstack_ini_exec_fresh_node")
 cephauth_state = load("salt/_states/cephauth.py", "cephauth_state_fresh_node")
-UTILS = {name: load(f"salt/_utils/{name}.py", f"{name}_utils_fresh_node")
-         for name in ("openstack_ini", "atomic_file", "cephx", "ceph_openstack_mine")}
 MODULES = (state, ini_state, ini_exec, cephauth_state)
 
 # A valid cephx key (base64 of crypto type 1, a stamp, length 16 and 16 bytes); nobody's.
@@ -35,14 +33,6 @@ TARGETS = {"mon": "G@role:mon", "controller": "G@role:controller", "compute": "G
 CINDER = {"DEFAULT": {"enabled_backends": "ceph"},
           "ceph": {"volume_driver": "cinder.volume.drivers.rbd.RBDDriver", "rbd_pool": "volumes"}}
 NOVA = {"libvirt": {"images_type": "rbd", "rbd_secret_uuid": UUID}}
-
-
-def _utils():
-    """``__utils__`` of a synced minion: each public helper function as <module>.<name>."""
-    return {f"{prefix}.{name}": value
-            for prefix, module in UTILS.items() for name, value in vars(module).items()
-            if callable(value) and not name.startswith("_") and not isinstance(value, type)
-            and getattr(value, "__module__", None) == module.__name__}
 
 
 @pytest.fixture
@@ -57,7 +47,6 @@ def configure_loader_modules():
                 "openstack_ini.options_present": ini_state.options_present,
                 "cephauth.keyring_present": cephauth_state.keyring_present,
             },
-            "__utils__": _utils(),
             "__pillar__": {"ceph_openstack": {"clients": {"cinder": {"key": KEY}}}},
             "__grains__": {"id": "cmp1"},
             "__opts__": {"test": False},
@@ -66,11 +55,10 @@ def configure_loader_modules():
         ini_state: {
             "__salt__": {f"openstack_ini.{name}": getattr(ini_exec, name)
                          for name in ("get", "options_present", "options_absent")},
-            "__utils__": _utils(),
             "__opts__": {"test": False},
         },
-        ini_exec: {"__utils__": _utils(), "__opts__": {"test": False}, "__context__": {}},
-        cephauth_state: {"__salt__": {}, "__utils__": _utils(), "__opts__": {"test": False},
+        ini_exec: {"__opts__": {"test": False}, "__context__": {}},
+        cephauth_state: {"__salt__": {}, "__opts__": {"test": False},
                          "__context__": {}},
     }
 

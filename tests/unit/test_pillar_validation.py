@@ -404,26 +404,29 @@ def test_never_raises_whatever_the_key(key):
 # --------------------------------------------------------------------------- Salt's loader
 
 
-def test_loads_through_salt_loader(tmp_path):
-    """Synced into extmods/utils, the module loads in Salt's loader (cephx by path) and
-    is reachable as __utils__["ceph_openstack_pillar.problems"], its only public function."""
+def test_validate_loads_through_salt_loader_from_the_synced_layout(tmp_path):
+    """Synced as saltutil.sync_all lays it out (extmods/modules, extmods/utils), the
+    execution module finds its helpers beside it and validates through Salt's loader."""
     import salt.config
     import salt.loader
 
-    utils_dir = tmp_path / "extmods" / "utils"
-    utils_dir.mkdir(parents=True)
-    for name in ("ceph_openstack_pillar.py", "cephx.py"):
-        shutil.copy(ROOT / "salt/_utils" / name, utils_dir / name)
+    for kind in ("modules", "utils"):
+        shutil.copytree(ROOT / "salt" / f"_{kind}", tmp_path / "extmods" / kind)
     opts = salt.config.minion_config(None)
     opts.update({"extension_modules": str(tmp_path / "extmods"), "cachedir": str(tmp_path)})
-    utils = salt.loader.utils(opts, whitelist=["ceph_openstack_pillar"])
-    check = utils["ceph_openstack_pillar.problems"]
-    assert check(EXAMPLE["ceph_openstack"]) == []
-    assert check({"pool": {}}) == ["ceph_openstack:pool: unknown key (known: "
-                                   + ", ".join(validator.TOP_LEVEL_KEYS) + ")"]
-    assert sorted(k for k in utils if k.startswith("ceph_openstack_pillar.")) == [
-        "ceph_openstack_pillar.problems"
-    ]
+    validate = salt.loader.minion_mods(opts, whitelist=["ceph_openstack"])[
+        "ceph_openstack.validate"]
+    assert validate(EXAMPLE["ceph_openstack"]) == []
+    assert validate({"pool": {}}) == ["ceph_openstack:pool: unknown key (known: "
+                                      + ", ".join(validator.TOP_LEVEL_KEYS) + ")"]
+
+
+def test_no_module_reaches_its_helpers_through_the_utils_dunder():
+    """An installed package's modules get no ``__utils__`` of the project (Salt loads no
+    utils from extensions): every module loads its helpers itself."""
+    users = [str(path.relative_to(ROOT)) for path in sorted((ROOT / "salt").rglob("*.py"))
+             if "__utils__" in path.read_text()]
+    assert users == []
 
 
 # --------------------------------------------------------------------------- lookup

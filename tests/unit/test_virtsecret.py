@@ -64,7 +64,6 @@ def configure_loader_modules(run_all, config):
                 "cmd.run_all": run_all,
                 "config.get": lambda key, default=None: config.get(key, default),
             },
-            "__utils__": {"cephx.key_problem": cephx.key_problem},
             "__opts__": {},
         }
     }
@@ -841,7 +840,6 @@ def absent_world(request, monkeypatch, config, run_all, fake_libvirt):
     funcs["virtsecret.undefine"] = virtsecret.undefine
     monkeypatch.setattr(state, "__salt__", funcs, raising=False)
     monkeypatch.setattr(state, "__opts__", opts, raising=False)
-    monkeypatch.setattr(state, "__utils__", {}, raising=False)
     return types.SimpleNamespace(opts=opts, set_domains=set_domains, is_defined=is_defined)
 
 

@@ -134,7 +134,6 @@ def configure_loader_modules(salt_funcs, opts):
         state: {
             "__salt__": salt_funcs,
             "__opts__": opts,
-            "__utils__": {"cephx.key_problem": cephx.key_problem},
         }
     }
 

@@ -12,20 +12,12 @@ import copy
 import json
 import pathlib
 
-from tests.support.modules import load
+from tests.support.modules import load  # noqa: F401 (test files take it from here)
 
 HERE = pathlib.Path(__file__).resolve().parent
 LS_DETAIL = json.loads((HERE / "ls_detail.json").read_text())
 RULES = json.loads((HERE / "crush_rule_dump.json").read_text())
 ANSWERS = json.loads((HERE / "answers.json").read_text())
-
-
-CEPH_CLI = load("salt/_utils/ceph_cli.py", "ceph_cli_under_test")
-#: The real helper functions, as the loader exposes them in ``__utils__``.
-UTILS = {
-    f"ceph_cli.{func}": getattr(CEPH_CLI, func)
-    for func in ("connection", "run", "cache_key", "is_missing")
-}
 
 
 #: The execution module's public functions (Python names).
