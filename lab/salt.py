@@ -150,7 +150,7 @@ class SaltLab:
     pillar."""
 
     def __init__(self, directory, ceph=None, libvirt=None, minions=None, real_nodes=(),
-                 ceph2=None):
+                 ceph2=None, bin_dir=None, roots=None):
         self.dir = os.path.abspath(directory)
         self.ceph = ceph
         self.ceph2 = ceph2
@@ -163,7 +163,10 @@ class SaltLab:
         self.piddir = os.path.join(self.dir, "pids")
         self.logdir = os.path.join(self.dir, "log")
         self.master_dir = os.path.join(self.dir, "master")
-        self.bin = os.path.dirname(sys.executable)
+        #: where the Salt commands are (another virtualenv's, for the installed package)
+        self.bin = bin_dir or os.path.dirname(sys.executable)
+        #: the master's file_roots (the installed package's: its SLS tree alone)
+        self.file_roots = roots or file_roots()
 
     def _write_config(self, confdir, config):
         os.makedirs(confdir, exist_ok=True)
@@ -180,7 +183,7 @@ class SaltLab:
             "publish_port": ports["publish"],
             "ret_port": ports["ret"],
             "auto_accept": True,
-            "file_roots": file_roots(),
+            "file_roots": self.file_roots,
             "pillar_roots": {"base": write_pillar(
                 os.path.dirname(self.dir), real_nodes=self.real_nodes,
                 clusters=2 if self.ceph2 is not None else 1)},

@@ -26,6 +26,20 @@ from lab.ceph import CephLab  # noqa: E402
 from lab.libvirt import LibvirtLab  # noqa: E402
 from lab.salt import SECOND_CLUSTER  # noqa: E402
 
+#: ``CEPH_OPENSTACK_ROUTE=installed``: the functional tests load the modules from the
+#: installed package (saltext.ceph_openstack, through its entry point) with nothing
+#: synced, and the SLS from its formula directory (tests/integration/test_saltext.py runs
+#: them so, under the package's virtualenv).
+INSTALLED = os.environ.get("CEPH_OPENSTACK_ROUTE") == "installed"
+
+
+def _file_roots():
+    if INSTALLED:
+        import saltext.ceph_openstack  # pylint: disable=import-outside-toplevel
+
+        return [os.path.join(list(saltext.ceph_openstack.__path__)[0], "formula")]
+    return [str(ROOT / "salt" / "states"), str(ROOT / "salt")]
+
 
 @pytest.fixture(scope="session", autouse=True)
 def ceph_release():
@@ -152,7 +166,7 @@ def minion_opts(lab_dir, request):
             "sock_dir": str(root / "sock"),
             "extension_modules": str(root / "extmods"),
             "file_client": "local",
-            "file_roots": {"base": [str(ROOT / "salt" / "states"), str(ROOT / "salt")]},
+            "file_roots": {"base": _file_roots()},
             "pillar_roots": {"base": [str(root / "pillar")]},
             "log_file": str(root / "minion.log"),
             "ceph_openstack": {},
@@ -178,7 +192,11 @@ def loaders(minion_opts):
     ``loaders.states.cephpool.present``)."""
     from saltfactories.utils.functional import Loaders
 
-    return Loaders(minion_opts)
+    loaders = Loaders(minion_opts)
+    if INSTALLED:  # the sync Loaders ran found nothing to copy: the package's modules load
+        synced = os.path.join(minion_opts["extension_modules"], "modules")
+        assert not os.path.isdir(synced) or os.listdir(synced) == [], os.listdir(synced)
+    return loaders
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """
 What the orchestration (orch.ceph_openstack) asks every node before it changes anything:
-are this node's synced modules the formula's, and is its pillar valid?
+are this node's synced modules the formula's, does it have one copy of them only (synced or
+installed), and is its pillar valid?
 
 One call per node, in one job, instead of a ``saltutil.sync_all`` on every node (about
 1.2 s each, most of it asking the master's fileserver about every module type) and a
@@ -14,12 +15,17 @@ CLI Example:
 """
 
 import hashlib
+import importlib.metadata
 import os
 
 __virtualname__ = "ceph_openstack_rollout"
 
 #: Fileserver directory -> the directory of the minion's extension modules it syncs to.
 SYNCED = {"_modules": "modules", "_states": "states", "_utils": "utils"}
+
+#: The installed package (pip or salt-pip), and where its files sit in site-packages.
+PACKAGE = "saltext.ceph_openstack"
+PACKAGE_DIR = "saltext/ceph_openstack"
 
 
 def __virtual__():
@@ -52,7 +58,7 @@ def stale(files, hash_type="sha256"):
 
         salt '*' ceph_openstack_rollout.stale '{"_utils/cephx.py": "<sha256>"}'
     """
-    extmods = __opts__.get("extension_modules") or os.path.join(__opts__["cachedir"], "extmods")
+    extmods = _extmods()
     found = []
     for path, want in sorted((files or {}).items()):
         top, _, rest = path.partition("/")
@@ -61,6 +67,73 @@ def stale(files, hash_type="sha256"):
         if _digest(os.path.join(extmods, SYNCED[top], rest), hash_type) != want:
             found.append(path)
     return found
+
+
+def _extmods():
+    return __opts__.get("extension_modules") or os.path.join(__opts__["cachedir"], "extmods")
+
+
+def _installed():
+    """``(version, {"modules/cephpool.py", ...})`` of the installed package, or None."""
+    try:
+        dist = importlib.metadata.distribution(PACKAGE)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    files, kinds = set(), set(SYNCED.values())
+    for path in dist.files or ():
+        parts = str(path).split("/")
+        if len(parts) == 4 and "/".join(parts[:2]) == PACKAGE_DIR and parts[2] in kinds:
+            files.add("/".join(parts[2:]))
+    return dist.version, str(dist.locate_file(PACKAGE_DIR)), files
+
+
+def routes(files=None):
+    """
+    How this minion gets the formula's modules: ``{"installed": <version or None>,
+    "synced": [<extmods files the package has too>], "problem": <text or None>}``.
+
+    Salt's loader takes a synced copy (extmods) before an installed package's file of the
+    same name, so a minion with both runs the synced copies, whatever their age. The
+    problem names both, which one the loader uses, and how to remove the other. With the
+    package installed and ``files`` (what the master's fileserver serves under
+    ``_modules``, ``_states`` and ``_utils``, as for :func:`stale`) not empty, the
+    orchestration's sync step would make such copies: that is a problem too.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' ceph_openstack_rollout.routes
+    """
+    installed = _installed()
+    if installed is None:
+        return {"installed": None, "synced": [], "problem": None}
+    version, where, package_files = installed
+    extmods = _extmods()
+    synced = sorted(path for path in package_files
+                    if os.path.isfile(os.path.join(extmods, path)))
+    minion = __opts__.get("id")
+    problem = None
+    if synced:
+        shown = ", ".join(synced[:4]) + (f" and {len(synced) - 4} more" * (len(synced) > 4))
+        problem = (
+            f"{minion} has {PACKAGE} {version} installed ({where}) and synced copies of its "
+            f"modules in {extmods} ({shown}); Salt's loader uses the synced copies. Keep one: "
+            f"to use the package, stop serving salt/_modules, _states and _utils (file_roots "
+            f"or gitfs) and run `salt {minion} saltutil.sync_all`, which deletes the synced "
+            f"files the master no longer serves; to use the synced copies, uninstall the "
+            f"package (`salt-pip uninstall {PACKAGE}` on the node, or pip in its Salt's "
+            f"environment)."
+        )
+    elif files:
+        problem = (
+            f"{minion} has {PACKAGE} {version} installed ({where}) while the master serves "
+            f"the formula's modules (salt/_modules, _states, _utils): syncing them would hide "
+            f"the installed package from Salt's loader. Serve the SLS alone (file_roots: the "
+            f"package's formula directory), or uninstall the package "
+            f"(`salt-pip uninstall {PACKAGE}` on the node)."
+        )
+    return {"installed": version, "synced": synced, "problem": problem}
 
 
 def _fresh_pillar():
@@ -73,11 +146,13 @@ def _fresh_pillar():
 
 def preflight(files, hash_type="sha256"):
     """
-    ``{"stale": [...], "problems": [...]}``: the formula files to sync to this
-    minion (see :func:`stale`), and the problems of its ``ceph_openstack``
-    pillar, compiled fresh as a state run would, each naming its key. The
-    problems are only meaningful when nothing is stale (else the validator
-    here may be an old one): the orchestration validates synced nodes again.
+    ``{"stale": [...], "problems": [...], "routes": <problem or None>}``: the formula
+    files to sync to this minion (see :func:`stale`), the problems of its
+    ``ceph_openstack`` pillar, compiled fresh as a state run would, each naming its
+    key, and a minion that has both the installed package and synced copies (see
+    :func:`routes`). The pillar problems are only meaningful when nothing is stale
+    (else the validator here may be an old one): the orchestration validates synced
+    nodes again.
 
     CLI Example:
 
@@ -90,4 +165,4 @@ def preflight(files, hash_type="sha256"):
     if not found:
         pillar = _fresh_pillar().get("ceph_openstack", {})
         problems = __salt__["ceph_openstack.validate"](pillar)
-    return {"stale": found, "problems": problems}
+    return {"stale": found, "problems": problems, "routes": routes(files)["problem"]}
