@@ -9,6 +9,7 @@ CLI Example:
 
     salt -G role:mon ceph_openstack.cluster_info
     salt '*' ceph_openstack.validate
+    salt '*' ceph_openstack.missing_keys
     salt '*' ceph_openstack.services
     salt '*' ceph_openstack.verify
 """
@@ -38,6 +39,7 @@ def _helper(name):
 
 
 ceph_cli = _helper("ceph_cli")
+ceph_openstack_mine = _helper("ceph_openstack_mine")
 ceph_openstack_pillar = _helper("ceph_openstack_pillar")
 cephx = _helper("cephx")
 
@@ -139,6 +141,36 @@ def _settings():
     return __salt__["slsutil.renderer"](
         "salt://ceph_openstack/settings.jinja", default_renderer="jinja|json"
     )
+
+
+def missing_keys():
+    """
+    The keys this node's roles need that it cannot read yet, by client reference
+    (``cinder``, ``cinder@dr`` on another cluster): neither in its pillar nor published
+    by a mon in a mine entry this minion may read. A node added to minion-ID targets
+    after the mons published has them all missing until a mon publishes again (the
+    reactor ``reactor/ceph_openstack_join.sls`` runs orch.ceph_openstack_join for it).
+    No key is returned.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt cmp7 ceph_openstack.missing_keys
+    """
+    settings = _settings()
+    roles = {"controller", "compute"} & set(settings["roles"])
+    context, missing = {}, []
+    for ref, client in sorted(settings["clients"].items()):
+        if not roles & set(client["roles"]):
+            continue
+        key, _ = ceph_openstack_mine.client_key(
+            __salt__["mine.get"], context, __pillar__, client["client"],
+            {"mon": settings["mon_targets"][client["cluster"]]},
+            None if client["cluster"] == settings["cluster"] else client["cluster"])
+        if not key:
+            missing.append(ref)
+    return missing
 
 
 def _ini(path):
