@@ -635,7 +635,7 @@ def test_a_restart_whose_driver_never_starts_fails(systemd, tmp_path):
     systemd.units["cinder-volume"] = Unit(proc(700, up=0.0))
     ret = watch(log=str(log), service="cinder_volume", init_timeout=1)
     assert ret["result"] is False
-    line = execmod.INIT_LINES["cinder_volume"][0]
+    line = execmod.ceph_openstack_services.INIT_LINES["cinder_volume"][0]
     assert f"cinder-volume's Ceph driver did not start: no \"{line}\" in {log}" in ret["comment"]
 
 
