@@ -7,9 +7,7 @@ not name gets nothing. Proof from outside: the files in the sandbox roots, the m
 minion reads it, and the orchestrations the reactor started (the master's job cache).
 """
 
-import json
 import os
-import re
 import time
 
 import pytest
@@ -53,14 +51,15 @@ class JoinLab(SaltLab):
                             "ceph.client.cinder.keyring")
 
     def joins(self, minion):
-        """The steps of each finished orchestration the reactor ran for ``minion`` (the job
-        cache keeps no runner arguments: the minion is found in the steps' names)."""
+        """The steps of each finished orchestration the reactor ran for ``minion``."""
         jobs = self.salt_run("jobs.list_jobs", "search_function=runner.state.orchestrate")
         found = []
         for jid in sorted(jobs):
-            ret = self.salt_run("jobs.lookup_jid", jid)
-            if re.search(rf"_\|-{minion} (is not|reads)|keys {minion} cannot", json.dumps(ret)):
-                found.append({step.id: step for step in report.steps(ret)})
+            job = next(iter(self.salt_run("jobs.lookup_jid", jid).values()), {})
+            asked = [args.get("pillar", {}).get("ceph_openstack_join", {}).get("minion")
+                     for args in job.get("fun_args") or [] if isinstance(args, dict)]
+            if minion in asked and isinstance(job.get("return"), dict):
+                found.append({step.id: step for step in report.steps(job["return"])})
         return found
 
 
@@ -82,7 +81,7 @@ def join_lab(lab_dir, ceph_lab):
     lab.targets(["cmp1"])
     try:
         libvirt.up()
-        lab.up()
+        lab.up(timeout=300)
         # The reactor has started one orchestration per minion: let them end first.
         for minion in ("mon1", "ctl1", "cmp1"):
             wait_for(lambda: lab.joins(minion), 300, f"the reactor's orchestration for {minion}")
@@ -97,7 +96,7 @@ def join_lab(lab_dir, ceph_lab):
 def test_a_compute_added_to_minion_id_targets_joins_with_no_operator_step(join_lab, ceph_lab):
     join_lab.targets(["cmp1", "cmp2"])  # the operator's only step: pillar names cmp2
     join_lab.minions["cmp2"] = ["compute"]
-    join_lab.up()  # cmp2 starts; its startup highstate and the reactor do the rest
+    join_lab.up(timeout=300)  # cmp2 starts; its startup highstate and the reactor do the rest
 
     key = ceph_lab.ceph("auth", "get-key", "client.cinder", json_out=False).strip()
     wait_for(lambda: os.path.exists(join_lab.keyring("cmp2")), 300, "cmp2's cinder keyring")
@@ -108,8 +107,10 @@ def test_a_compute_added_to_minion_id_targets_joins_with_no_operator_step(join_l
     assert "images_type = rbd" in open(nova).read()
 
     (join,) = wait_for(lambda: join_lab.joins("cmp2"), 60, "the reactor's orchestration")
-    assert join["ceph_openstack_join-mon"].result
-    assert join["ceph_openstack_join-highstate"].result
+    said = {step_id: (step.result, step.comment) for step_id, step in join.items()}
+    assert list(said) == ["ceph_openstack_join-sync", "ceph_openstack_join-mon",
+                          "ceph_openstack_join-highstate"], said
+    assert all(result for result, _ in said.values()), said
     # a later highstate (a reboot's) finds nothing to do
     ret = join_lab.salt("cmp2", "state.highstate", timeout=300)["cmp2"]
     assert all(state["result"] for state in ret.values())
@@ -118,7 +119,7 @@ def test_a_compute_added_to_minion_id_targets_joins_with_no_operator_step(join_l
 
 def test_a_compute_the_targets_do_not_name_gets_nothing(join_lab):
     join_lab.minions["cmp3"] = ["compute"]
-    join_lab.up()
+    join_lab.up(timeout=300)
     (join,) = wait_for(lambda: join_lab.joins("cmp3"), 120, "the reactor's orchestration")
     assert list(join) == ["ceph_openstack_join"] and join["ceph_openstack_join"].result
     assert join["ceph_openstack_join"].comment == (
