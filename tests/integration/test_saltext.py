@@ -93,6 +93,9 @@ def test_salt_call_sys_doc_shows_the_packages_docstrings(package_lab, installed)
     assert "CLI Example" in create and "salt '*' cephpool.create" in create
     assert "cephpool.present:" in doc("sys.state_doc", "cephpool")["cephpool.present"]
     assert synced_files(package_lab, "mon1") == []
+    # the master's runner comes from the package too (the master syncs nothing either)
+    runners = package_lab.salt_run("doc.runner")
+    assert "salt-run cephimage.clone_check" in runners["cephimage.clone_check"]
 
 
 @pytest.fixture(scope="module")
