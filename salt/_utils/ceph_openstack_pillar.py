@@ -225,6 +225,9 @@ def _pool_name_problem(name):
         return "illegal pool name ('/' or '@')"
     if name.startswith("."):
         return "illegal pool name (names starting with '.' are reserved by Ceph)"
+    if name.startswith("-"):
+        # cephpool refuses it too: on a command line it would read as an option.
+        return "illegal pool name (a name starting with '-' reads as an option)"
     return None
 
 
