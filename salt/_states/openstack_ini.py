@@ -35,22 +35,26 @@ the password of a URL (``rabbit://nova:********@ctl:5672/``). Comments name keys
 import importlib.util
 import logging
 import os
+import sys
 
 from salt.exceptions import CommandExecutionError
 
 
 def _helper(name):
     """This project's helper module ``name``: ``utils/<name>.py`` beside this file's
-    directory, synced or installed alike (``_utils`` in a checkout); see README, "Where
-    the modules find their helpers"."""
+    directory, synced or installed alike (``_utils`` in a checkout), loaded once per
+    version of that file; see README, "Where the modules find their helpers"."""
     base = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     path = os.path.join(base, "utils", name + ".py")
     if not os.path.exists(path):
         path = os.path.join(base, "_utils", name + ".py")
-    spec = importlib.util.spec_from_file_location(f"{__name__}.{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    key = f"ceph_openstack.helpers:{path}:{os.stat(path).st_mtime_ns}"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(f"ceph_openstack_helpers.{name}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[key] = module
+    return sys.modules[key]
 
 
 atomic_file = _helper("atomic_file")
