@@ -94,6 +94,8 @@ def scrub(value):
 
 
 def _show(value):
+    if value is None:
+        return "(none)"
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
     return text if len(text) <= _MAX_VALUE else text[:_MAX_VALUE - 3] + "..."
 
