@@ -154,6 +154,18 @@ def _failed_node(node, ret):
     return {"status": "failed", "items": [_scrub(item)]}
 
 
+def _no_answer(node, returns):
+    """True when ``node`` did not answer: not in the job's returns, or marked there by
+    LocalClient as one that did not return (``{"failed": True}``, or its text)."""
+    if node not in returns:
+        return True
+    answer = returns[node]
+    if isinstance(answer, dict) and answer.get("failed") is True and "ret" not in answer:
+        return True
+    ret = answer.get("ret") if isinstance(answer, dict) else answer
+    return isinstance(ret, str) and ret.startswith("Minion did not return")
+
+
 def assemble(expected, returns, timeout, seconds=None, target_info=None):
     """
     The report document from the nodes' answers: ``expected``, the minion IDs the targets
@@ -168,7 +180,7 @@ def assemble(expected, returns, timeout, seconds=None, target_info=None):
     for node in sorted(set(expected) | set(returns)):
         answer = returns.get(node)
         ret = answer.get("ret") if isinstance(answer, dict) and "ret" in answer else answer
-        if node not in returns:
+        if _no_answer(node, returns):
             nodes[node] = {"status": "missing", "items": [{
                 "node": node, "kind": "missing node",
                 "what": f"no answer within {timeout} s",

@@ -338,11 +338,16 @@ def test_assemble_ok_drift_missing_failed():
         "mon1": {"ret": mon, "retcode": 0}, "mon2": {"ret": mon2, "retcode": 0},
         "ctl1": {"ret": ctl, "retcode": 0}, "cmp1": {"ret": NODE_OK, "retcode": 0},
         "cmp2": {"ret": "'ceph_openstack_report.drift' is not available.", "retcode": 254},
+        # how LocalClient.cmd(full_return=True) marks the ones that did not answer
+        "cmp4": {"failed": True},
+        "cmp5": {"ret": "Minion did not return. [Not connected]", "retcode": 1},
     }
-    doc = runner.assemble(["mon1", "mon2", "ctl1", "cmp1", "cmp2", "cmp3"], returns, 60, 3.14)
+    expected = ["mon1", "mon2", "ctl1", "cmp1", "cmp2", "cmp3", "cmp4", "cmp5"]
+    doc = runner.assemble(expected, returns, 60, 3.14)
     assert doc["retcode"] == 1 and doc["drift"] is True
     assert doc["summary"] == {"ok": ["cmp1", "mon1", "mon2"], "drift": ["ctl1"],
-                              "missing": ["cmp3"], "failed": ["cmp2"], "items": 5}
+                              "missing": ["cmp3", "cmp4", "cmp5"], "failed": ["cmp2"],
+                              "items": 7}
     assert doc["nodes"]["cmp3"]["items"][0]["kind"] == "missing node"
     assert "salt cmp3 state.apply ceph_openstack" in doc["nodes"]["cmp3"]["items"][0]["fix"]
     assert doc["nodes"]["cmp2"]["items"][0]["fix"] == "salt cmp2 saltutil.sync_all"
