@@ -139,7 +139,11 @@ def drifted(converged, salt_run_cli, salt_cli, ceph_lab, sandbox):
     try:
         yield {"cinder_conf": str(cinder_conf), "keyring": str(keyring)}
     finally:
-        ceph_lab.ceph("osd", "pool", "set", "volumes", "size", "1", json_out=False)
+        # test_the_fix_commands_clear_the_drift undoes them; this is for when it did not run
+        # or failed.
+        if ceph_lab.ceph("osd", "pool", "get", "volumes", "size")["size"] != 1:
+            ceph_lab.ceph("osd", "pool", "set", "volumes", "size", "1",
+                          "--yes-i-really-mean-it", json_out=False)
         cinder_conf.write_bytes(original)
         _, failed = orchestrate(salt_run_cli)  # writes the keyring again
         assert not failed, failed
@@ -239,3 +243,20 @@ def test_table_by_default_and_exit_status(drift_run, drifted, salt_run_cli):
     assert "ceph.client.cinder.keyring" in rows[("cmp1", "keyring")]
     assert any(line.startswith("cluster ceph (seen from mon1): health") for line in lines)
     assert any(line.startswith("client.cinder ") for line in lines)
+
+
+def test_the_fix_commands_clear_the_drift(drift_run, drifted, salt_cli, salt_run_cli):
+    """Each item's fix, run as it says, brings the lab back: the report is clean again and
+    cinder.conf has its bytes of before the hand edit."""
+    fixes = sorted({item["fix"] for item in items_of(drift_run["ret"].data).values()})
+    assert fixes == [f"salt {node} state.apply ceph_openstack" for node in NODES]
+    for fix in fixes:
+        _, node, fun, sls = fix.split()
+        ret = salt_cli.run(fun, sls, minion_tgt=node)
+        assert ret.returncode == 0, ret
+    ret = run_report(salt_run_cli)
+    assert ret.returncode == 0, json.dumps(ret.data, indent=1)
+    assert ret.data["summary"]["ok"] == NODES
+    before = drift_run["before"]["files"][drifted["cinder_conf"]][0]
+    with open(drifted["cinder_conf"], "rb") as handle:
+        assert handle.read() == before.replace(b"rbd_pool = handmade", b"rbd_pool = volumes")
