@@ -82,6 +82,8 @@ def render(doc):
          "-" if entry.get("seconds") is None else str(entry["seconds"])]
         for node, entry in sorted(nodes.items())])
     rows = []
+    for item in doc.get("problems") or []:
+        rows += _item_rows(item)
     for node, entry in sorted(nodes.items()):
         for item in entry.get("items") or []:
             rows += _item_rows(item, node)

@@ -63,11 +63,19 @@ def __virtual__():
 
 
 def _master_pillar(saltenv, pillarenv):
-    """The pillar the orchestration renders with: compiled for the master's own ID and
-    grains (``salt-run state.orchestrate`` does the same)."""
+    """``(pillar, problems)``: the pillar the orchestration renders with, compiled for the
+    master's own ID and grains (``salt-run state.orchestrate`` does the same), and a
+    problem item when it does not compile."""
     grains = __opts__.get("grains") or salt.loader.grains(__opts__)
-    return salt.pillar.Pillar(__opts__, grains, __opts__["id"], saltenv,
-                              pillarenv=pillarenv).compile_pillar()
+    pillar = salt.pillar.Pillar(__opts__, grains, __opts__["id"], saltenv,
+                                pillarenv=pillarenv).compile_pillar()
+    errors = pillar.get("_errors") if isinstance(pillar, dict) else None
+    if not errors:
+        return pillar, []
+    return pillar, [{"node": "(master)", "kind": "pillar",
+                     "what": f"the pillar of {__opts__['id']} (the targets come from it)",
+                     "detail": _scrub([str(error) for error in errors]),
+                     "fix": f"salt-run pillar.show_pillar {__opts__['id']}", "error": True}]
 
 
 def _default_targets(fileserver, saltenv):
@@ -166,7 +174,7 @@ def _no_answer(node, returns):
     return isinstance(ret, str) and ret.startswith("Minion did not return")
 
 
-def assemble(expected, returns, timeout, seconds=None, target_info=None):
+def assemble(expected, returns, timeout, seconds=None, target_info=None, problems=None):
     """
     The report document from the nodes' answers: ``expected``, the minion IDs the targets
     name; ``returns``, ``{minion: {"ret": ..., "retcode": ...}}`` of the job. Pure: unit
@@ -174,7 +182,9 @@ def assemble(expected, returns, timeout, seconds=None, target_info=None):
 
     ``{"retcode", "drift", "summary": {"ok", "drift", "missing", "failed", "items"},
     "nodes": {minion: {"status", "roles", "items", ...}}, "clusters": {name: {"mon",
-    "health", "items", "keys", "other_checks"}}, "targets", "seconds"}``
+    "health", "items", "keys", "other_checks"}}, "targets", "seconds"}``, plus
+    ``"problems"``: items of the report itself (``problems``, e.g. the master's pillar
+    does not compile; no node matches the targets).
     """
     nodes, clusters = {}, {}
     for node in sorted(set(expected) | set(returns)):
@@ -200,8 +210,16 @@ def assemble(expected, returns, timeout, seconds=None, target_info=None):
                 clusters[name] = view
     status = {word: [node for node, entry in nodes.items() if entry["status"] == word]
               for word in ("ok", "drift", "missing", "failed")}
+    problems = list(problems or [])
+    if not nodes:
+        problems.append({"node": "(master)", "kind": "targets",
+                         "what": "no minion matches the targets",
+                         "detail": [(target_info or {}).get("tgt", "")],
+                         "fix": "check ceph_openstack:targets in the pillar (salt-run "
+                                "pillar.show_pillar) and the minions' grains"})
     count = (sum(len(entry["items"]) for entry in nodes.values())
-             + sum(len(view.get("items") or []) for view in clusters.values()))
+             + sum(len(view.get("items") or []) for view in clusters.values())
+             + len(problems))
     drifting = bool(count)
     doc = {
         "retcode": 1 if drifting else 0,
@@ -210,6 +228,8 @@ def assemble(expected, returns, timeout, seconds=None, target_info=None):
         "nodes": nodes,
         "clusters": clusters,
     }
+    if problems:
+        doc["problems"] = problems
     if target_info is not None:
         doc["targets"] = target_info
     if seconds is not None:
@@ -248,7 +268,8 @@ def report(timeout=60, verify=True, health=True, saltenv="base", pillarenv=None,
     """
     started = time.monotonic()
     fileserver = salt.fileserver.Fileserver(__opts__)
-    found = targets(_master_pillar(saltenv, pillarenv), _default_targets(fileserver, saltenv))
+    pillar, problems = _master_pillar(saltenv, pillarenv)
+    found = targets(pillar, _default_targets(fileserver, saltenv))
     if tgt:
         found["tgt"] = tgt
     files, hash_type = _formula_files(fileserver, saltenv)
@@ -261,7 +282,7 @@ def report(timeout=60, verify=True, health=True, saltenv="base", pillarenv=None,
                "health": bool(health)},
         tgt_type="compound", timeout=int(timeout), full_return=True,
     ) or {}
-    doc = assemble(expected, returns, timeout, time.monotonic() - started, found)
+    doc = assemble(expected, returns, timeout, time.monotonic() - started, found, problems)
     if doc["retcode"]:
         __context__["retcode"] = doc["retcode"]
     if __opts__.get("output"):

@@ -361,6 +361,25 @@ def test_assemble_clean_is_retcode_0():
     assert (doc["retcode"], doc["drift"], doc["summary"]["ok"]) == (0, False, ["cmp1"])
 
 
+def test_no_node_at_all_is_a_problem_not_a_clean_report():
+    doc = runner.assemble([], {}, 60, target_info={"tgt": "L@nobody"})
+    assert doc["retcode"] == 1
+    (problem,) = doc["problems"]
+    assert (problem["kind"], problem["detail"]) == ("targets", ["L@nobody"])
+    assert "no minion matches the targets" in outputter.output(doc)
+
+
+def test_a_pillar_that_does_not_compile_on_the_master_is_a_problem(master):
+    runner.salt.pillar.Pillar.return_value.compile_pillar.return_value = {
+        "_errors": ["Rendering SLS 'x' failed"]}
+    doc = runner.report()["data"]
+    assert doc["retcode"] == 1
+    assert doc["problems"][0]["kind"] == "pillar"
+    assert doc["problems"][0]["fix"] == "salt-run pillar.show_pillar m_master"
+    assert doc["targets"]["tgt"] == (
+        "( G@role:mon ) or ( G@role:controller ) or ( G@role:compute )")
+
+
 def test_assemble_scrubs_a_failed_nodes_text():
     doc = runner.assemble(["c"], {"c": {"ret": f"Traceback\nValueError: {AES}",
                                         "retcode": 1}}, 60)
