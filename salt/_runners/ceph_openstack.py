@@ -164,10 +164,13 @@ def _failed_node(node, ret):
 
 def _no_answer(node, returns):
     """True when ``node`` did not answer: not in the job's returns, or marked there by
-    LocalClient as one that did not return (``{"failed": True}``, or its text)."""
+    LocalClient as one that did not return (``{"failed": True}`` or its text on 3008,
+    ``False`` on 3006)."""
     if node not in returns:
         return True
     answer = returns[node]
+    if answer is False or answer is None:
+        return True
     if isinstance(answer, dict) and answer.get("failed") is True and "ret" not in answer:
         return True
     ret = answer.get("ret") if isinstance(answer, dict) else answer

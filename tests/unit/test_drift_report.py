@@ -341,13 +341,14 @@ def test_assemble_ok_drift_missing_failed():
         # how LocalClient.cmd(full_return=True) marks the ones that did not answer
         "cmp4": {"failed": True},
         "cmp5": {"ret": "Minion did not return. [Not connected]", "retcode": 1},
+        "cmp6": False,  # Salt 3006's LocalClient.cmd
     }
-    expected = ["mon1", "mon2", "ctl1", "cmp1", "cmp2", "cmp3", "cmp4", "cmp5"]
+    expected = ["mon1", "mon2", "ctl1", "cmp1", "cmp2", "cmp3", "cmp4", "cmp5", "cmp6"]
     doc = runner.assemble(expected, returns, 60, 3.14)
     assert doc["retcode"] == 1 and doc["drift"] is True
     assert doc["summary"] == {"ok": ["cmp1", "mon1", "mon2"], "drift": ["ctl1"],
-                              "missing": ["cmp3", "cmp4", "cmp5"], "failed": ["cmp2"],
-                              "items": 7}
+                              "missing": ["cmp3", "cmp4", "cmp5", "cmp6"],
+                              "failed": ["cmp2"], "items": 8}
     assert doc["nodes"]["cmp3"]["items"][0]["kind"] == "missing node"
     assert "salt cmp3 state.apply ceph_openstack" in doc["nodes"]["cmp3"]["items"][0]["fix"]
     assert doc["nodes"]["cmp2"]["items"][0]["fix"] == "salt cmp2 saltutil.sync_all"
