@@ -82,14 +82,14 @@ def __virtual__():
 # -- the reducer (pure: unit-tested without Salt's loader) ----------------------------------
 
 
-def scrub(value):
+def _scrub(value):
     """``value`` (str, list, dict, nested) with every cephx-key-shaped string replaced."""
     if isinstance(value, str):
         return _KEY.sub(KEY_SHOWN, value)
     if isinstance(value, dict):
-        return {scrub(key): scrub(item) for key, item in value.items()}
+        return {_scrub(key): _scrub(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [scrub(item) for item in value]
+        return [_scrub(item) for item in value]
     return value
 
 
@@ -100,7 +100,7 @@ def _show(value):
     return text if len(text) <= _MAX_VALUE else text[:_MAX_VALUE - 3] + "..."
 
 
-def describe_changes(changes, path=()):
+def _describe_changes(changes, path=()):
     """A state's ``changes`` as lines: ``size: 2 -> 1``, ``[ceph]/rbd_pool: x -> volumes``."""
     lines = []
     if isinstance(changes, dict) and changes and set(changes) <= {"old", "new"}:
@@ -109,7 +109,7 @@ def describe_changes(changes, path=()):
                      f"{_show(changes.get('new'))}")
     elif isinstance(changes, dict):
         for key in sorted(changes, key=str):
-            lines.extend(describe_changes(changes[key], path + (str(key),)))
+            lines.extend(_describe_changes(changes[key], path + (str(key),)))
     else:
         where = " ".join(path)
         lines.append(f"{where + ': ' if where else ''}{_show(changes)}")
@@ -185,7 +185,7 @@ def _state_item(node, tag, ret, main):
         what += f" (cluster {cluster})"
     failed = ret.get("result") is False
     comment = str(ret.get("comment") or "")
-    detail = describe_changes(ret["changes"]) if ret.get("changes") else []
+    detail = _describe_changes(ret["changes"]) if ret.get("changes") else []
     if failed or not detail:
         detail.extend(line for line in comment.splitlines() if line.strip())
     if len(detail) > _MAX_LINES:
@@ -196,7 +196,7 @@ def _state_item(node, tag, ret, main):
                  detail=detail, pillar=pillar, error=True if failed else None)
 
 
-def reduce_states(node, run, main="ceph"):
+def _reduce_states(node, run, main="ceph"):
     """
     ``(items, served)`` of a ``state.apply ceph_openstack test=True`` return on ``node``:
     a drift item for every state that would change something or failed, in the order the
@@ -233,7 +233,7 @@ def reduce_states(node, run, main="ceph"):
     return items, served
 
 
-def rotate_command(clients, cluster=None):
+def _rotate_command(clients, cluster=None):
     """The command that rotates ``clients`` (on ``cluster``; None: the main one)."""
     request = {"clients": sorted(clients)}
     if cluster:
@@ -241,7 +241,7 @@ def rotate_command(clients, cluster=None):
     return f"{ROTATE_ORCH} pillar='{json.dumps({'ceph_openstack_rotate': request})}'"
 
 
-def health_items(node, health, cluster, main, pools, clients):
+def _health_items(node, health, cluster, main, pools, clients):
     """
     ``(items, others)``: a drift item per Ceph health check (``ceph health detail`` JSON)
     whose detail names one of the formula's ``pools`` or users (``clients``, names without
@@ -265,7 +265,7 @@ def health_items(node, health, cluster, main, pools, clients):
                 or any(f"entity {user} " in line for user in named_users)]
         summary = str((check.get("summary") or {}).get("message") or code)
         if code == "AUTH_INSECURE_CLIENT_KEY_TYPE":
-            fix = rotate_command([user[len("client."):] for user in named_users],
+            fix = _rotate_command([user[len("client."):] for user in named_users],
                                  None if cluster == main else cluster)
             pillar = ", ".join(f"{prefix}clients:{user[len('client.'):]}"
                                for user in named_users)
@@ -282,7 +282,7 @@ def health_items(node, health, cluster, main, pools, clients):
     return items, others
 
 
-def key_summary(info, record, now=None):
+def _key_summary(info, record, now=None):
     """Type, creation time and age of a user's key (``cephauth.key_info``), its pending key
     and the formula's record of its last rotation (``cephauth.rotation_record``)."""
     now = time.time() if now is None else now
@@ -300,7 +300,7 @@ def key_summary(info, record, now=None):
     }
 
 
-def verify_items(node, found, items):
+def _verify_items(node, found, items):
     """Drift items of ``ceph_openstack.verify``'s failing checks, except those that only
     repeat an item of the state run (a missing keyring is both)."""
     known = [item["what"] for item in items]
@@ -365,7 +365,7 @@ def _cluster_view(node, cluster, main, served):
     try:
         health = _ceph(["health", "detail"], connection) or {}
         view["health"] = health.get("status")
-        view["items"], view["other_checks"] = health_items(
+        view["items"], view["other_checks"] = _health_items(
             node, health, cluster, main, served["pools"], served["clients"])
     except CommandExecutionError as exc:
         view["health"] = None
@@ -384,7 +384,7 @@ def _cluster_view(node, cluster, main, served):
         except CommandExecutionError as exc:
             record = None
             view["notes"][entity] = f"rotation record unreadable: {exc}"
-        view["keys"][entity] = key_summary(info, record)
+        view["keys"][entity] = _key_summary(info, record)
     if not view["notes"]:
         del view["notes"]
     return view
@@ -397,7 +397,7 @@ def _verify(node, items):
         found = __salt__["ceph_openstack.verify"](settle=0)
     except CommandExecutionError as exc:
         return [], f"verify could not run: {exc}"
-    return verify_items(node, found, items), None
+    return _verify_items(node, found, items), None
 
 
 def drift(files=None, hash_type="sha256", verify=True, health=True):
@@ -437,7 +437,7 @@ def drift(files=None, hash_type="sha256", verify=True, health=True):
             items.append(_item(node, "modules", "synced formula modules",
                                f"salt {node} saltutil.sync_all",
                                detail=[f"differs from the master's: {', '.join(stale)}"]))
-    state_items, served = reduce_states(node, _state_run(), main)
+    state_items, served = _reduce_states(node, _state_run(), main)
     items.extend(state_items)
     clusters = {}
     if health and "mon" in roles:
@@ -452,4 +452,4 @@ def drift(files=None, hash_type="sha256", verify=True, health=True):
               "seconds": round(time.monotonic() - started, 2)}
     if notes:
         report["notes"] = notes
-    return scrub(report)
+    return _scrub(report)

@@ -36,7 +36,7 @@ def _cut(text, header):
     return "..." + text[3 - width:] if header in KEEP_END else text[:width - 3] + "..."
 
 
-def table(headers, rows):
+def _table(headers, rows):
     """Lines of a plain-text table: a header, then each row; cells are strings, the last
     column is not padded."""
     widths = []
@@ -64,7 +64,7 @@ def _item_rows(item, node=None):
     return [first] + [["", "", "", line, "", ""] for line in detail[1:]]
 
 
-def render(doc):
+def _render(doc):
     """The report document as text."""
     if not isinstance(doc, dict) or "nodes" not in doc:
         return str(doc)
@@ -76,7 +76,7 @@ def render(doc):
     lines = [f"ceph_openstack drift report: {verdict}: {summary.get('items', 0)} item(s); "
              f"nodes: {counts}{took}", ""]
     nodes = doc.get("nodes") or {}
-    lines += table(["NODE", "STATUS", "ROLES", "ITEMS", "SECONDS"], [
+    lines += _table(["NODE", "STATUS", "ROLES", "ITEMS", "SECONDS"], [
         [node, entry.get("status", ""), ",".join(entry.get("roles") or []) or "-",
          str(len(entry.get("items") or [])),
          "-" if entry.get("seconds") is None else str(entry["seconds"])]
@@ -91,14 +91,14 @@ def render(doc):
         for item in view.get("items") or []:
             rows += _item_rows(item, f"{name} ({view.get('mon')})")
     if rows:
-        lines += [""] + table(["NODE", "KIND", "ITEM", "WHAT DIFFERS", "PILLAR", "FIX"], rows)
+        lines += [""] + _table(["NODE", "KIND", "ITEM", "WHAT DIFFERS", "PILLAR", "FIX"], rows)
     for name, view in sorted((doc.get("clusters") or {}).items()):
         others = ", ".join(view.get("other_checks") or []) or "none"
         lines += ["", f"cluster {name} (seen from {view.get('mon')}): health "
                       f"{view.get('health') or 'unknown'}; checks not about the formula: {others}"]
         keys = view.get("keys") or {}
         if keys:
-            lines += table(["USER", "KEY TYPE", "CREATED (UTC)", "AGE (DAYS)", "LAST ROTATION",
+            lines += _table(["USER", "KEY TYPE", "CREATED (UTC)", "AGE (DAYS)", "LAST ROTATION",
                             "PENDING"], [
                 [user, key.get("type") or "-", _when(key.get("created")),
                  "-" if key.get("age_days") is None else str(key["age_days"]),
@@ -123,4 +123,4 @@ def output(data, **kwargs):  # pylint: disable=unused-argument
 
         salt-run ceph_openstack.report --out ceph_openstack_report
     """
-    return render(data)
+    return _render(data)

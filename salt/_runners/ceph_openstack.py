@@ -94,18 +94,12 @@ def _default_targets(fileserver, saltenv):
     return dict(DEFAULT_TARGETS)
 
 
-def targets(pillar, defaults=None):
+def _targets(pillar, defaults=None):
     """
     ``{"mon": [each cluster's mon target], "controller": ..., "compute": ..., "tgt": <all
     of them as one compound target>}`` from the ``ceph_openstack`` pillar, as map.jinja
     builds them for the orchestration: the pillar's ``targets`` over the defaults, and
     each other cluster's ``targets:mon`` (default: the main cluster's).
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt-run ceph_openstack.report            # uses these targets
     """
     co = (pillar or {}).get("ceph_openstack") or {}
     found = dict(defaults or DEFAULT_TARGETS)
@@ -177,7 +171,7 @@ def _no_answer(node, returns):
     return isinstance(ret, str) and ret.startswith("Minion did not return")
 
 
-def assemble(expected, returns, timeout, seconds=None, target_info=None, problems=None):
+def _assemble(expected, returns, timeout, seconds=None, target_info=None, problems=None):
     """
     The report document from the nodes' answers: ``expected``, the minion IDs the targets
     name; ``returns``, ``{minion: {"ret": ..., "retcode": ...}}`` of the job. Pure: unit
@@ -272,7 +266,7 @@ def report(timeout=60, verify=True, health=True, saltenv="base", pillarenv=None,
     started = time.monotonic()
     fileserver = salt.fileserver.Fileserver(__opts__)
     pillar, problems = _master_pillar(saltenv, pillarenv)
-    found = targets(pillar, _default_targets(fileserver, saltenv))
+    found = _targets(pillar, _default_targets(fileserver, saltenv))
     if tgt:
         found["tgt"] = tgt
     files, hash_type = _formula_files(fileserver, saltenv)
@@ -285,7 +279,7 @@ def report(timeout=60, verify=True, health=True, saltenv="base", pillarenv=None,
                "health": bool(health)},
         tgt_type="compound", timeout=int(timeout), full_return=True,
     ) or {}
-    doc = assemble(expected, returns, timeout, time.monotonic() - started, found, problems)
+    doc = _assemble(expected, returns, timeout, time.monotonic() - started, found, problems)
     if doc["retcode"]:
         __context__["retcode"] = doc["retcode"]
     if __opts__.get("output"):

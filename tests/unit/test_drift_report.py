@@ -73,14 +73,14 @@ CTL_RUN = run_of(
 
 def test_a_converged_run_has_no_item_and_names_the_clusters_a_mon_serves():
     clean = {tag: dict(ret, result=True, changes={}) for tag, ret in MON_RUN.items()}
-    items, served = report.reduce_states("mon1", clean)
+    items, served = report._reduce_states("mon1", clean)
     assert items == []
     assert served == {"ceph": {"pools": ["volumes", "images"], "clients": ["cinder"]},
                       "dr": {"pools": ["volumes"], "clients": ["cinder"]}}
 
 
 def test_mon_items_name_pool_and_user_with_pillar_key_and_fix():
-    items, _ = report.reduce_states("mon1", MON_RUN)
+    items, _ = report._reduce_states("mon1", MON_RUN)
     assert [(i["kind"], i["what"], i["pillar"], i["fix"]) for i in items] == [
         ("pool", "pool volumes", "ceph_openstack:pools:volumes",
          "salt mon1 state.apply ceph_openstack"),
@@ -96,7 +96,7 @@ def test_another_clusters_items_carry_its_pillar_key():
     tag, ret = state("cephpool", "ceph_openstack-pool-backups@dr", "backups", "present",
                      None, {"pool": {"old": None, "new": "backups"}}, run_num=9)
     run[tag] = ret
-    items, served = report.reduce_states("mon2", run)
+    items, served = report._reduce_states("mon2", run)
     (item,) = [i for i in items if i.get("cluster") == "dr"]
     assert (item["what"], item["pillar"]) == ("pool backups",
                                               "ceph_openstack:clusters:dr:pools:backups")
@@ -104,7 +104,7 @@ def test_another_clusters_items_carry_its_pillar_key():
 
 
 def test_node_items_in_run_order_failures_marked():
-    items, served = report.reduce_states("ctl1", CTL_RUN)
+    items, served = report._reduce_states("ctl1", CTL_RUN)
     assert served == {}
     assert [(i["kind"], i["what"]) for i in items] == [
         ("keyring", "/etc/ceph/ceph.client.cinder.keyring"),
@@ -124,17 +124,17 @@ def test_node_items_in_run_order_failures_marked():
 
 
 def test_a_run_that_did_not_render_is_one_item():
-    items, served = report.reduce_states("cmp1", ["Rendering SLS 'base:x' failed: boom"])
+    items, served = report._reduce_states("cmp1", ["Rendering SLS 'base:x' failed: boom"])
     assert served == {}
     assert [(i["kind"], i["error"]) for i in items] == [("render", True)]
     assert "ceph_openstack.validate" in items[0]["fix"]
-    items, _ = report.reduce_states("cmp1", [
+    items, _ = report._reduce_states("cmp1", [
         'The function "state.apply" is running as PID 4242 and was started at ...'])
     assert items[0]["kind"] == "busy" and "saltutil.running" in items[0]["fix"]
 
 
 def test_describe_changes_cuts_long_values_and_lists_nested_ones():
-    lines = report.describe_changes({"a": {"b": {"old": "x" * 200, "new": 1}}, "c": "set"})
+    lines = report._describe_changes({"a": {"b": {"old": "x" * 200, "new": 1}}, "c": "set"})
     assert lines[0].startswith("a b: " + "x" * 10) and lines[0].endswith("... -> 1")
     assert lines[1] == "c: set"
 
@@ -142,8 +142,8 @@ def test_describe_changes_cuts_long_values_and_lists_nested_ones():
 def test_no_key_leaves_the_node_even_when_a_state_shows_one():
     tag, ret = state("virtsecret", "x", "uuid", "present", None,
                      {"value": {"old": AES, "new": AES256K}}, f"key {AES} here")
-    items, _ = report.reduce_states("cmp1", {tag: ret})
-    text = json.dumps(report.scrub(items))
+    items, _ = report._reduce_states("cmp1", {tag: ret})
+    text = json.dumps(report._scrub(items))
     assert AES not in text and AES256K not in text
     assert report.KEY_SHOWN in text
 
@@ -172,7 +172,7 @@ HEALTH = {
 
 
 def test_health_checks_about_the_formula_become_items_with_their_fix():
-    items, others = report.health_items("mon1", HEALTH, "ceph", "ceph", ["volumes", "images"],
+    items, others = report._health_items("mon1", HEALTH, "ceph", "ceph", ["volumes", "images"],
                                         ["cinder", "glance"])
     assert others == ["MON_DISK_LOW", "POOL_NEAR_FULL"]
     insecure, app = items
@@ -188,7 +188,7 @@ def test_health_checks_about_the_formula_become_items_with_their_fix():
 
 
 def test_rotation_fix_names_another_cluster():
-    items, _ = report.health_items("mon2", HEALTH, "dr", "ceph", [], ["cinder"])
+    items, _ = report._health_items("mon2", HEALTH, "dr", "ceph", [], ["cinder"])
     assert json.loads(items[0]["fix"].split("pillar=")[1].strip("'")) == {
         "ceph_openstack_rotate": {"clients": ["cinder"], "cluster": "dr"}}
     assert items[0]["pillar"] == "ceph_openstack:clusters:dr:clients:cinder"
@@ -197,27 +197,27 @@ def test_rotation_fix_names_another_cluster():
 def test_key_summary_type_age_and_rotation_record():
     now = 1_800_000_000
     info = {"key": {"type": "aes", "created": now - 3 * 86400}, "pending": None}
-    assert report.key_summary(info, None, now) == {
+    assert report._key_summary(info, None, now) == {
         "type": "aes", "created": now - 3 * 86400, "age_days": 3.0, "rotated": None,
         "pending": None}
     record = {"key_created": now - 86400, "at": now - 86000}
     info = {"key": {"type": "aes256k", "created": now - 86400},
             "pending": {"type": "aes256k", "created": now}}
-    found = report.key_summary(info, record, now)
+    found = report._key_summary(info, record, now)
     assert (found["rotated"], found["pending"]) == (now - 86000, "aes256k")
     # a record of another key (rotated, then replaced by hand) is not this key's rotation
-    assert report.key_summary(info, {"key_created": 5, "at": 6}, now)["rotated"] is None
+    assert report._key_summary(info, {"key_created": 5, "at": 6}, now)["rotated"] is None
 
 
 def test_verify_items_leave_out_what_a_state_item_names():
-    items, _ = report.reduce_states("ctl1", CTL_RUN)
+    items, _ = report._reduce_states("ctl1", CTL_RUN)
     found = {"ok": False, "checks": {
         "/etc/cinder/cinder.conf: client.cinder on pool volumes":
             "keyring /etc/ceph/ceph.client.cinder.keyring is missing",
         "/etc/glance/glance-api.conf: client.glance on pool images":
             "error connecting to the cluster",
         "libvirt secret x": "ok"}}
-    extra = report.verify_items("ctl1", found, items)
+    extra = report._verify_items("ctl1", found, items)
     assert [(i["kind"], i["what"]) for i in extra] == [
         ("check", "/etc/glance/glance-api.conf: client.glance on pool images")]
     assert extra[0]["fix"] == ("salt ctl1 state.apply ceph_openstack; "
@@ -309,7 +309,7 @@ def test_drift_keys_never_in_the_answer(node):
 
 
 def test_targets_as_the_orchestration_builds_them():
-    assert runner.targets({}) == {
+    assert runner._targets({}) == {
         "mon": ["G@role:mon"], "controller": "G@role:controller",
         "compute": "G@role:compute",
         "tgt": "( G@role:mon ) or ( G@role:controller ) or ( G@role:compute )"}
@@ -317,7 +317,7 @@ def test_targets_as_the_orchestration_builds_them():
         "targets": {"controller": "L@ctl1,ctl2"},
         "clusters": {"dr": {"targets": {"mon": "G@role:mon and G@ceph_cluster:dr"}},
                      "same": {"pools": {}}}}}
-    found = runner.targets(pillar)
+    found = runner._targets(pillar)
     assert found["mon"] == ["G@role:mon", "G@role:mon and G@ceph_cluster:dr"]
     assert found["tgt"] == ("( G@role:mon ) or ( G@role:mon and G@ceph_cluster:dr ) or "
                             "( L@ctl1,ctl2 ) or ( G@role:compute )")
@@ -328,7 +328,7 @@ NODE_OK = {"node": "cmp1", "roles": ["compute"], "items": [], "clusters": {}, "s
 
 def test_assemble_ok_drift_missing_failed():
     ctl = {"node": "ctl1", "roles": ["controller"], "seconds": 1.4,
-           "items": report.reduce_states("ctl1", CTL_RUN)[0], "clusters": {}}
+           "items": report._reduce_states("ctl1", CTL_RUN)[0], "clusters": {}}
     mon = {"node": "mon1", "roles": ["mon"], "items": [], "seconds": 2.0, "clusters": {
         "ceph": {"mon": "mon1", "health": "HEALTH_OK", "items": [], "keys": {},
                  "other_checks": []}}}
@@ -344,7 +344,7 @@ def test_assemble_ok_drift_missing_failed():
         "cmp6": False,  # Salt 3006's LocalClient.cmd
     }
     expected = ["mon1", "mon2", "ctl1", "cmp1", "cmp2", "cmp3", "cmp4", "cmp5", "cmp6"]
-    doc = runner.assemble(expected, returns, 60, 3.14)
+    doc = runner._assemble(expected, returns, 60, 3.14)
     assert doc["retcode"] == 1 and doc["drift"] is True
     assert doc["summary"] == {"ok": ["cmp1", "mon1", "mon2"], "drift": ["ctl1"],
                               "missing": ["cmp3", "cmp4", "cmp5", "cmp6"],
@@ -358,12 +358,12 @@ def test_assemble_ok_drift_missing_failed():
 
 
 def test_assemble_clean_is_retcode_0():
-    doc = runner.assemble(["cmp1"], {"cmp1": {"ret": NODE_OK, "retcode": 0}}, 60)
+    doc = runner._assemble(["cmp1"], {"cmp1": {"ret": NODE_OK, "retcode": 0}}, 60)
     assert (doc["retcode"], doc["drift"], doc["summary"]["ok"]) == (0, False, ["cmp1"])
 
 
 def test_no_node_at_all_is_a_problem_not_a_clean_report():
-    doc = runner.assemble([], {}, 60, target_info={"tgt": "L@nobody"})
+    doc = runner._assemble([], {}, 60, target_info={"tgt": "L@nobody"})
     assert doc["retcode"] == 1
     (problem,) = doc["problems"]
     assert (problem["kind"], problem["detail"]) == ("targets", ["L@nobody"])
@@ -382,7 +382,7 @@ def test_a_pillar_that_does_not_compile_on_the_master_is_a_problem(master):
 
 
 def test_assemble_scrubs_a_failed_nodes_text():
-    doc = runner.assemble(["c"], {"c": {"ret": f"Traceback\nValueError: {AES}",
+    doc = runner._assemble(["c"], {"c": {"ret": f"Traceback\nValueError: {AES}",
                                         "retcode": 1}}, 60)
     assert AES not in json.dumps(doc)
     assert doc["summary"]["failed"] == ["c"]
@@ -444,14 +444,14 @@ def test_report_with_out_json_is_the_document(master):
 
 def test_table_names_node_item_difference_and_fix():
     ctl = {"node": "ctl1", "roles": ["controller"], "seconds": 1.4,
-           "items": report.reduce_states("ctl1", CTL_RUN)[0], "clusters": {}}
+           "items": report._reduce_states("ctl1", CTL_RUN)[0], "clusters": {}}
     mon = {"node": "mon1", "roles": ["mon"], "items": [], "seconds": 2.0, "clusters": {
         "ceph": {"mon": "mon1", "health": "HEALTH_WARN", "other_checks": ["MON_DISK_LOW"],
-                 "items": report.health_items("mon1", HEALTH, "ceph", "ceph", ["volumes"],
+                 "items": report._health_items("mon1", HEALTH, "ceph", "ceph", ["volumes"],
                                               ["cinder"])[0],
-                 "keys": {"client.cinder": report.key_summary(
+                 "keys": {"client.cinder": report._key_summary(
                      {"key": {"type": "aes", "created": time.time() - 86400}}, None)}}}}
-    doc = runner.assemble(["ctl1", "mon1", "cmp1"], {"ctl1": {"ret": ctl},
+    doc = runner._assemble(["ctl1", "mon1", "cmp1"], {"ctl1": {"ret": ctl},
                                                      "mon1": {"ret": mon}}, 60, 2.5)
     text = outputter.output(doc)
     assert text.splitlines()[0].startswith("ceph_openstack drift report: DRIFT: 6 item(s)")
@@ -469,7 +469,7 @@ def test_table_names_node_item_difference_and_fix():
 
 def test_table_keeps_a_long_paths_end():
     rows = [["n", "keyring", "/" + "x" * 80 + "/ceph.client.cinder.keyring", "d", "-", "f"]]
-    line = outputter.table(["NODE", "KIND", "ITEM", "WHAT DIFFERS", "PILLAR", "FIX"], rows)[1]
+    line = outputter._table(["NODE", "KIND", "ITEM", "WHAT DIFFERS", "PILLAR", "FIX"], rows)[1]
     assert "...x" in line and "ceph.client.cinder.keyring" in line
 
 
