@@ -303,7 +303,7 @@ def _key_summary(info, record, now=None):
 def _verify_items(node, found, items):
     """Drift items of ``ceph_openstack.verify``'s failing checks, except those that only
     repeat an item of the state run (a missing keyring is both)."""
-    known = [item["what"] for item in items]
+    known = [item["what"].split(" (cluster ")[0] for item in items]
     extra = []
     for label, problem in sorted(((found or {}).get("checks") or {}).items()):
         if problem == "ok" or any(what in f"{label} {problem}" for what in known):

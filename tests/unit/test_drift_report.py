@@ -216,6 +216,8 @@ def test_verify_items_leave_out_what_a_state_item_names():
             "keyring /etc/ceph/ceph.client.cinder.keyring is missing",
         "/etc/glance/glance-api.conf: client.glance on pool images":
             "error connecting to the cluster",
+        "/etc/cinder/cinder.conf: client.cinder on pool volumes of cluster dr":
+            "keyring /etc/ceph/dr.client.cinder.keyring is missing",
         "libvirt secret x": "ok"}}
     extra = report._verify_items("ctl1", found, items)
     assert [(i["kind"], i["what"]) for i in extra] == [
