@@ -191,8 +191,10 @@ def _assemble(expected, returns, timeout, seconds=None, target_info=None, proble
             nodes[node] = {"status": "missing", "items": [{
                 "node": node, "kind": "missing node",
                 "what": f"no answer within {timeout} s",
-                "fix": f"start its salt-minion (salt-run manage.status), then salt {node} "
-                       "state.apply ceph_openstack"}]}
+                "detail": ["its salt-minion is down or unreachable, or too busy to say that "
+                           "the job still runs (salt-run manage.status)"],
+                "fix": f"start its salt-minion, then salt {node} state.apply ceph_openstack "
+                       "(a busy node: a longer timeout=, gather_job_timeout=)"}]}
             continue
         if not (isinstance(ret, dict) and isinstance(ret.get("items"), list)):
             nodes[node] = _failed_node(node, ret)
@@ -234,7 +236,8 @@ def _assemble(expected, returns, timeout, seconds=None, target_info=None, proble
     return doc
 
 
-def report(timeout=60, verify=True, health=True, saltenv="base", pillarenv=None, tgt=None):
+def report(timeout=60, verify=True, health=True, saltenv="base", pillarenv=None, tgt=None,
+           gather_job_timeout=None):
     """
     What differs from the ceph_openstack pillar on every node the formula targets, and
     on each Ceph cluster; changes nothing, one job per node.
@@ -250,6 +253,10 @@ def report(timeout=60, verify=True, health=True, saltenv="base", pillarenv=None,
 
     The targets are the orchestration's, from the pillar compiled for the master
     (``saltenv``, ``pillarenv``); ``tgt`` (a compound target) narrows or replaces them.
+    After ``timeout`` seconds, Salt asks the nodes that have not answered whether the job
+    still runs there (``saltutil.find_job``, which has ``gather_job_timeout`` seconds,
+    default the master's ``gather_job_timeout``) and waits for those where it does; the
+    others are missing.
 
     Prints a table, or with ``--out json`` (any ``--out``) the document; ``salt-run``
     exits 1 when anything drifts (or a node is missing), else 0.
@@ -278,6 +285,7 @@ def report(timeout=60, verify=True, health=True, saltenv="base", pillarenv=None,
         kwarg={"files": files, "hash_type": hash_type, "verify": bool(verify),
                "health": bool(health)},
         tgt_type="compound", timeout=int(timeout), full_return=True,
+        **({"gather_job_timeout": int(gather_job_timeout)} if gather_job_timeout else {}),
     ) or {}
     doc = _assemble(expected, returns, timeout, time.monotonic() - started, found, problems)
     if doc["retcode"]:

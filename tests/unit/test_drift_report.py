@@ -416,12 +416,13 @@ def master(tmp_path):
 
 
 def test_report_is_one_job_over_every_target(master):
-    ret = runner.report(timeout=5)
+    ret = runner.report(timeout=5, gather_job_timeout=30)
     assert master.cmd.call_count == 1
     (tgt, fun), kwargs = master.cmd.call_args
     assert fun == "ceph_openstack_report.drift"
     assert tgt == "( G@role:mon ) or ( G@role:controller ) or ( L@cmp1 )"
     assert kwargs["tgt_type"] == "compound" and kwargs["timeout"] == 5
+    assert kwargs["gather_job_timeout"] == 30
     assert kwargs["kwarg"]["files"] == {"_modules/a.py": "h", "_states/a.py": "h",
                                         "_utils/a.py": "h"}
     # no --out: the table outputter; the document carries salt-run's exit status
