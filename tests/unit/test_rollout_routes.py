@@ -33,6 +33,9 @@ def installed(tmp_path, monkeypatch):
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: saltext.ceph_openstack\n"
                                    "Version: 1.2.3\n")
     (info / "RECORD").write_text("".join(f"saltext/ceph_openstack/{path},,\n" for path in FILES))
+    for path in FILES:  # newer importlib.metadata lists only the files that exist
+        (site / "saltext" / "ceph_openstack" / path).parent.mkdir(parents=True, exist_ok=True)
+        (site / "saltext" / "ceph_openstack" / path).write_text("")
     monkeypatch.syspath_prepend(str(site))
     importlib.invalidate_caches()
     return site
