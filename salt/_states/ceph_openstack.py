@@ -310,7 +310,8 @@ def keyring_absent(name, client, ceph_cluster=None):
             "that set it, or the file itself) first"))
     ret = __states__["file.absent"](name)
     if uses and ret["result"] is None:
-        ret["comment"] += (f" (once this run has changed {', '.join(sorted(pending))}, "
+        files = sorted({use.split(": client.", 1)[0] for use in uses})
+        ret["comment"] += (f" (once this run has changed {', '.join(files)}, "
                            f"unless client.{client} is still used there)")
     return ret
 
