@@ -114,6 +114,12 @@ def describe(state, root=None):
     if kind in (("ceph_openstack", "keyring"), ("cephauth", "keyring_present")):
         return f"keyring {name} " + ("written" if _created(changes, "file") else
                                      "changed: " + ", ".join(sorted(changes)))
+    if kind == ("ceph_openstack", "keyring_absent"):
+        return f"keyring {name} removed"
+    if kind in (("ceph_openstack", "libvirt_secret_absent"), ("virtsecret", "absent")):
+        return f"libvirt secret {name} undefined"
+    if kind == ("cephauth", "absent"):
+        return f"user {name} deleted"
     if kind == ("ceph_openstack", "ceph_conf"):
         return f"{name} {_options(changes)}"
     if kind == ("file", "directory"):

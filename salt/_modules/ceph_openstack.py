@@ -10,6 +10,7 @@ CLI Example:
     salt -G role:mon ceph_openstack.cluster_info
     salt '*' ceph_openstack.validate
     salt '*' ceph_openstack.missing_keys
+    salt '*' ceph_openstack.client_uses cinder-backup
     salt '*' ceph_openstack.services
     salt '*' ceph_openstack.verify
 """
@@ -181,6 +182,31 @@ def _rbd_users(settings):
                       libvirt.get("rbd_user"), libvirt.get("rbd_secret_uuid"),
                       libvirt.get("images_rbd_ceph_conf")))
     return found
+
+
+def client_uses(client, ceph_cluster=None):
+    """
+    Where this node's cinder.conf, glance-api.conf and nova.conf use ``client.<client>``
+    of the pillar's cluster ``ceph_cluster`` (None: the main one) as an RBD user (a
+    Cinder backend, the Ceph backup, a Glance RBD store, Nova's RBD disks), as
+    ``["<file>: client.<client> on pool <pool>", ...]``; ``[]`` when none does. The
+    keyring of a client marked absent in pillar is removed only where this is empty
+    (``ceph_openstack.keyring_absent``).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -C 'G@role:controller or G@role:compute' ceph_openstack.client_uses cinder-backup
+        salt ctl1 ceph_openstack.client_uses cinder ceph_cluster=dr
+    """
+    settings = _settings()
+    main_conf = settings["paths"]["ceph_conf_real"]
+    conf = (os.path.join(os.path.dirname(main_conf), f"{ceph_cluster}.conf")
+            if ceph_cluster else main_conf)
+    return [f"{path}: client.{user} on pool {pool}"
+            for path, pool, user, _, found in _rbd_users(settings)
+            if user == client and (found or main_conf) == conf]
 
 
 def _client_conn(client, kwargs):

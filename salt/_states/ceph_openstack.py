@@ -283,6 +283,72 @@ def keyring(name, client, targets, user=None, group=None, mode="0640", ceph_clus
     )
 
 
+def keyring_absent(name, client, ceph_cluster=None):
+    """
+    Remove the keyring file ``name`` of client.<client>, a client marked absent in
+    pillar (``ceph_openstack:clients:<client>:absent: true``; of ``ceph_cluster``, another
+    cluster of the pillar, or None: the main one). Refused, the file kept, while this
+    node's cinder.conf, glance-api.conf or nova.conf still use the client as an RBD
+    user (``ceph_openstack.client_uses``), also under ``test=True``: the formula leaves
+    options it no longer manages (``cinder:backup: null``) as they are.
+
+    .. code-block:: yaml
+
+        /etc/ceph/ceph.client.cinder-backup.keyring:
+          ceph_openstack.keyring_absent:
+            - client: cinder-backup
+    """
+    ret = _ret(name)
+    uses = []
+    if os.path.lexists(name):
+        uses = __salt__["ceph_openstack.client_uses"](client, ceph_cluster=ceph_cluster)
+    # Under test=True the config files are as they were: a use in a file that this run
+    # would change (its new options are not written) is not a refusal yet.
+    pending = _pending_files() if __opts__["test"] else set()
+    refused = [use for use in uses if use.split(": client.", 1)[0] not in pending]
+    if refused:
+        of = f" of cluster {ceph_cluster}" if ceph_cluster else ""
+        return _fail(ret, (
+            f"{name} not removed: client.{client}{of} is marked absent in pillar, but "
+            f"{'; '.join(refused)}. Point that option at another client (the pillar part "
+            "that set it, or the file itself) first"))
+    ret = __states__["file.absent"](name)
+    if uses and ret["result"] is None:
+        files = sorted({use.split(": client.", 1)[0] for use in uses})
+        ret["comment"] += (f" (once this run has changed {', '.join(files)}, "
+                           f"unless client.{client} is still used there)")
+    return ret
+
+
+def _pending_files():
+    """The files that the ``openstack_ini`` states which ran before in this ``test=True``
+    run would change (their names)."""
+    return {result.get("name") for tag, result in (globals().get("__running__") or {}).items()
+            if tag.startswith("openstack_ini_|-") and result.get("result") is None
+            and result.get("changes")}
+
+
+def libvirt_secret_absent(name, uri=None):
+    """
+    Undefine the libvirt secret ``name`` (a UUID), marked absent in pillar
+    (``ceph_openstack:libvirt:secrets:<name>:absent: true``): ``virtsecret.absent``,
+    which refuses, changing nothing and naming them, while libvirt domains (running or
+    only defined) use it. Where libvirt is not installed (neither libvirt-python nor
+    virsh), there is no secret to undefine.
+
+    .. code-block:: yaml
+
+        691c3607-7ca3-433a-a0c0-5805cea8afa0:
+          ceph_openstack.libvirt_secret_absent
+    """
+    if "virtsecret.absent" not in __states__:
+        ret = _ret(name)
+        ret["comment"] = f"libvirt is not installed here: no secret {name.lower()} to undefine"
+        return ret
+    kwargs = {"uri": uri} if uri else {}
+    return __states__["virtsecret.absent"](name, **kwargs)
+
+
 def _secret_usage(client, ceph_cluster=None):
     """The usage name of a client's libvirt secret (libvirt allows one secret per usage
     name, so a client of another cluster of the same name needs its own)."""

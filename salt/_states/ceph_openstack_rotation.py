@@ -121,6 +121,10 @@ def _request_problems(request):
                 "e.g. [cinder]"]
     problems = [f"ceph_openstack_rotate:clients: {name} is not in {prefix}clients"
                 for name in names if name not in clients]
+    problems += [f"ceph_openstack_rotate:clients: {name} is marked absent "
+                 f"({prefix}clients:{name}:absent): it is being withdrawn, not rotated"
+                 for name in names if isinstance(clients.get(name), dict)
+                 and clients[name].get("absent") is True]
     if not isinstance(request.get("force", False), bool):
         problems.append("ceph_openstack_rotate:force must be true or false")
     if not isinstance(request.get("mon", ""), str):

@@ -28,6 +28,12 @@ those defaults.yaml gives no value for (neither under ``ceph_openstack`` nor und
 ``client`` of each Cinder backend, the Cinder backup, Glance, each Glance store and
 Nova, Glance's ``backend``, Nova's ``secret`` and ``clusters.*.targets.mon``.
 
+A client or libvirt secret marked ``absent: true`` is withdrawn by the formula (README,
+"Removing a client"): an absent client needs no ``caps`` or ``roles``, and no part may
+still use it (a Cinder backend, the backup, Glance, a Glance store, Nova, or a libvirt
+secret not marked absent itself); no Cinder backend or Nova may use an absent secret. The
+problem names the referencing key and the absent one.
+
 Several Ceph clusters: the top-level ``cluster``, ``fsid``, ``mon_host``, ``pools`` and
 ``clients`` are the main cluster's; ``clusters`` holds the others by name, each with
 its own. A ``cluster`` key in a libvirt secret, a Cinder backend, the backup, Glance, a
@@ -442,7 +448,22 @@ def _pool(out, path, value):
             _add(out, path + [low], f"must not be larger than {high}")
 
 
-_CLIENT = _record({"caps": _caps, "roles": _roles, "key": _key}, required=("caps", "roles"))
+_CLIENT_FIELDS = {"caps": _caps, "roles": _roles, "key": _key, "absent": _bool}
+
+
+def _is_absent(record):
+    """A client or libvirt secret marked ``absent: true`` (withdrawn by the formula)."""
+    return isinstance(record, dict) and record.get("absent") is True
+
+
+def _client(out, path, value):
+    """A cephx user; one marked ``absent: true`` is withdrawn (README, "Removing a client")
+    and needs neither caps nor roles (any given are checked, then ignored)."""
+    required = () if _is_absent(value) else ("caps", "roles")
+    _record(_CLIENT_FIELDS, required=required)(out, path, value)
+
+
+_CLIENT = _client
 
 #: Another Ceph cluster (``clusters:<name>``): its mons, facts, pools and clients. The
 #: other roles' targets are the top-level ones.
@@ -459,7 +480,9 @@ _OTHER_CLUSTER = _record(
 
 # `cluster` (the cluster a part uses) is checked like the top-level name here; that the
 # cluster exists is checked in the second pass.
-_SECRET = _record({"uuid": _uuid, "client": _name_ref, "cluster": _cluster},
+# `absent: true`: undefined on the computes where no libvirt domain uses it (its uuid says
+# which secret that is).
+_SECRET = _record({"uuid": _uuid, "client": _name_ref, "cluster": _cluster, "absent": _bool},
                   required=("uuid",))
 
 _BACKEND = _record(
@@ -707,10 +730,14 @@ class _Cluster:
         # None: pools may live in another pillar file (mons only), so they are not checked.
         self.pools = pools if isinstance(pools, dict) else None
         self.clients = _dict(record.get("clients"))
+        # Clients marked `absent: true`: withdrawn, so no part may use them any more.
+        self.absent = {name for name, spec in self.clients.items() if _is_absent(spec)}
 
     def client_roles(self, client):
         """The roles of ``client`` as a set, or None when they cannot be read (a problem
-        of its own already)."""
+        of its own already) or do not matter (an absent client)."""
+        if client in self.absent:
+            return None
         roles = _dict(self.clients.get(client)).get("roles")
         if not isinstance(roles, list) or not roles:
             return None
@@ -721,10 +748,15 @@ class _Cluster:
             return f"no pool {_show(pool)} in {self.where}:pools"
         return None
 
-    def client_problem(self, client, role):
-        """Why a part of this cluster on ``role`` nodes cannot use ``client``, or None."""
+    def client_problem(self, client, role, instead="point it at another client or remove it"):
+        """Why a part of this cluster on ``role`` nodes cannot use ``client``, or None.
+        ``instead`` says what to do when the client is marked absent."""
         if not _defined(self.clients, client):
             return f"no client {_show(client)} in {self.where}:clients"
+        if client in self.absent:
+            return (f"uses client {_show(client)}, which is marked absent "
+                    f"({self.where}:clients:{client}:absent): {instead}, so that the client "
+                    "can be withdrawn")
         roles = self.client_roles(client)
         if roles is not None and role not in roles:
             return (f"client {_show(client)} lacks role {role!r} in "
@@ -859,13 +891,17 @@ def _secrets(out, refs):
         client = refs.secret_client(name)
         holder = (refs.cluster_name(secret), client)
         uuid = _unique_uuid(out, by_uuid, path, secret, holder)
-        if not isinstance(client, str):
+        # A secret marked absent is only undefined (by its UUID): its client may be absent
+        # or gone from pillar, and its usage name is free for a new secret.
+        if not isinstance(client, str) or _is_absent(secret):
             continue
         on = _cluster_of(out, refs, path, secret)
         if on is None:
             continue
         client_path = path + ["client"] if "client" in secret else path
-        problem = on.client_problem(client, "compute")
+        problem = on.client_problem(
+            client, "compute", instead=f"mark this secret absent too ({_at(path + ['absent'])}"
+                                       ": true, keeping its uuid) or remove it")
         if problem:
             _add(out, client_path, problem)
         if uuid is not None:
@@ -880,6 +916,12 @@ def _secret_holder(out, refs, path, section, on):
         return
     if name not in refs.secrets:
         _add(out, path + ["secret"], f"no secret {_show(name)} in ceph_openstack:libvirt:secrets")
+        return
+    if _is_absent(refs.secrets[name]):
+        _add(out, path + ["secret"],
+             f"uses secret {name!r}, which is marked absent "
+             f"({_at(['ceph_openstack', 'libvirt', 'secrets', name, 'absent'])}): point it at "
+             "another secret or remove it, so that the secret can be withdrawn")
         return
     holder = refs.secret_client(name)
     holder_cluster = refs.cluster_name(_dict(refs.secrets[name]))

@@ -5,13 +5,14 @@ Pillars are built from the documented schema (pillar.example): every optional ke
 present or absent, empty mappings, one to three Cinder backends, with and without
 backup, Glance and Nova (absent, null or given, with or without their optional keys),
 grain, minion-ID (``L@``) or nodegroup (``N@``) targets, several clients and libvirt
-secrets, lookup overrides; and, often, other Ceph clusters (``clusters``: none,
-one or two, each with its own mons, pools and clients), the parts (libvirt secrets, Cinder
+secrets, clients and secrets being withdrawn (``absent: true``), lookup overrides; and,
+often, other Ceph clusters (``clusters``: none, one or two, each with its own mons, pools
+and clients), the parts (libvirt secrets, Cinder
 backends, the backup, Glance, Glance's other ``stores``, Nova) on one cluster or another
 by their ``cluster`` key. Some are then broken in one of the ways a user breaks a pillar,
 several clusters' ways too (an unknown cluster, a pool or client another cluster has but
 the named one has not, two secrets with one libvirt usage name, an other cluster named as
-the main one or without a mon target). For each pillar the validator
+the main one or without a mon target), or a part using a client marked absent. For each pillar the validator
 (salt/_utils/ceph_openstack_pillar.py) accepts, the formula renders through Salt's real
 loader and state compiler for every role combination, with the states the pillar asks for
 (a mon's, of each cluster whose ``targets:mon`` names it; each keyring and each cluster's
@@ -72,6 +73,8 @@ STORES = ["dr", "rbd2", "slow"]
 # One secret per cluster and client: beyond the first three, these (canonical, distinct).
 MORE_UUIDS = [f"{index:08x}-7ca3-433a-a0c0-5805cea8afa0" for index in range(1, 13)]
 TWIN_UUIDS = ["a1b2c3d4-0000-4000-8000-00000000000a", "a1b2c3d4-0000-4000-8000-00000000000b"]
+#: The secrets of clients being withdrawn (marked absent, their UUID kept).
+GONE_UUIDS = [f"{index:08x}-0b0b-4c0c-8d0d-0e0f10111213" for index in range(1, 4)]
 
 scalars = st.one_of(st.sampled_from(["writeback", "network=writeback", "", "a b"]),
                     st.integers(-2, 1 << 27), st.booleans())
@@ -284,6 +287,24 @@ def valid_pillars(draw):
                 spec["key"] = KEYS[index % len(KEYS)]
             index += 1
             record["clients"][client] = spec
+    # Now and then a client being withdrawn (`absent: true`, its caps and roles kept or
+    # not) on a cluster, none of whose parts use it; its secret, if it had one, marked
+    # absent too.
+    gone = {}  # secret name -> its record
+    for name, record in on.items():
+        free = [client for client in CLIENTS if (name, client) not in need]
+        if not free or not draw(NOW_AND_THEN):
+            continue
+        client = draw(st.sampled_from(free))
+        spec = {"absent": True}
+        if draw(st.booleans()):
+            spec.update(caps={"mon": "profile rbd"}, roles=["compute"])
+        record.setdefault("clients", {})[client] = spec
+        if draw(st.booleans()):
+            secret = gone[f"gone-{client}-{name}"] = {
+                "uuid": GONE_UUIDS[len(gone)], "client": client, "absent": True}
+            if name != main:
+                secret["cluster"] = name
     if secret_of or draw(st.booleans()):
         secrets = {}
         uuids = draw(st.permutations(SECRET_UUIDS)) + MORE_UUIDS
@@ -294,6 +315,8 @@ def valid_pillars(draw):
             if cluster != main or draw(NOW_AND_THEN):
                 secret["cluster"] = cluster
         pillar["libvirt"] = {"secrets": secrets} if secrets or draw(st.booleans()) else {}
+    if gone:
+        pillar.setdefault("libvirt", {}).setdefault("secrets", {}).update(gone)
 
     images = maybe(draw, pillar, "images", st.fixed_dictionaries({}, optional={
         "visibility": st.sampled_from(["public", "private", "shared", "community"]),
@@ -400,6 +423,14 @@ def break_pillar(pillar, how, pick=0):
         clients[glance["client"]]["roles"] = ["compute"]
     elif how == "bad lookup":
         broken["lookup"] = {"pkgs": {"compute": "ceph-common"}}
+    elif how == "part uses an absent client":
+        using = [part for kind, found in sorted(_parts(broken).items()) if kind != "secret"
+                 for part in found if isinstance(part.get("client"), str)]
+        if not using:
+            return None
+        part = using[pick % len(using)]
+        _clusters(broken)[part.get("cluster", main)]["clients"][part["client"]] = {
+            "absent": True}
     # Several clusters.
     elif how == "unknown cluster" and parts:
         parts[pick % len(parts)]["cluster"] = "no-such-cluster"
@@ -443,7 +474,7 @@ SEVERAL_CLUSTERS_BREAKS = [
 BREAKS = [None] * 4 + [
     "unknown key", "wrong type", "null mapping", "duplicate secret UUID", "undefined pool",
     "undefined client", "missing required key", "client without the role",
-    "bad lookup"] + SEVERAL_CLUSTERS_BREAKS
+    "bad lookup", "part uses an absent client"] + SEVERAL_CLUSTERS_BREAKS
 
 
 #: What the validator says of each break (a part of one of its problems).
@@ -457,6 +488,7 @@ BROKEN_BECAUSE = {
     "missing required key": "glance:backend: required, but missing",
     "client without the role": "lacks role 'controller'",
     "bad lookup": "lookup:pkgs:compute: must be a list",
+    "part uses an absent client": "which is marked absent",
     "unknown cluster": ":cluster: no cluster 'no-such-cluster'",
     "pool of another cluster": ":pool: no pool",
     "client of another cluster": ":client: no client",
@@ -517,17 +549,23 @@ def expected_ids(pillar, roles, minion):
             ids |= {f"ceph_openstack-pool-{pool}{suffix(name)}"
                     for pool in clusters[name].get("pools", {})}
             ids |= {f"ceph_openstack-client-{client}{suffix(name)}"
-                    for client in clusters[name].get("clients", {})}
+                    for client, spec in clusters[name].get("clients", {}).items()
+                    if not spec.get("absent")}
             ids.add(f"ceph_openstack-published{suffix(name)}")
         if not served:
             ids.add("ceph_openstack-mon-cluster")
     # The keyrings this node reads, of every cluster, and the conf of each cluster it holds
-    # one of (the main one's always).
+    # one of (the main one's always); every OpenStack node removes the keyrings of the
+    # clients marked absent.
     readers = {"controller", "compute"} & set(roles)
     for name, record in clusters.items():
-        held = {client for client, spec in record.get("clients", {}).items()
-                if readers & set(spec["roles"])}
+        clients = record.get("clients", {})
+        held = {client for client, spec in clients.items()
+                if not spec.get("absent") and readers & set(spec["roles"])}
         ids |= {f"ceph_openstack-keyring-{client}{suffix(name)}" for client in held}
+        if readers:
+            ids |= {f"ceph_openstack-keyring-absent-{client}{suffix(name)}"
+                    for client, spec in clients.items() if spec.get("absent")}
         if held or (readers and name == main):
             ids.add(f"ceph_openstack-ceph-conf{suffix(name)}")
     if "controller" in roles:
@@ -555,10 +593,21 @@ def check_cluster_of_each_part(pillar, chunks):
 
     secrets = pillar.get("libvirt", {}).get("secrets", {})
     for name, secret in secrets.items():
-        if f"ceph_openstack-libvirt-secret-{name}" in by_id:
+        chunk = by_id.get(f"ceph_openstack-libvirt-secret-{name}")
+        if chunk and secret.get("absent"):
+            # Undefined by its UUID, whatever its cluster.
+            assert (chunk["state"], chunk["fun"]) == ("ceph_openstack", "libvirt_secret_absent")
+            assert chunk["name"] == secret["uuid"], name
+        elif chunk:
             cluster = secret.get("cluster", main)
             assert by_id[f"ceph_openstack-libvirt-secret-{name}"].get("ceph_cluster") == (
                 None if cluster == main else cluster), name
+    for name, record in _clusters(pillar).items():
+        for client, spec in record.get("clients", {}).items():
+            chunk = by_id.get(f"ceph_openstack-keyring-absent-{client}"
+                              + ("" if name == main else f"@{name}"))
+            if chunk and spec.get("absent"):
+                assert chunk["name"].endswith(f"/etc/ceph/{name}.client.{client}.keyring")
     if "ceph_openstack-cinder-conf" in by_id:
         sections = by_id["ceph_openstack-cinder-conf"]["sections"]
         cinder = pillar["cinder"]
@@ -654,6 +703,13 @@ def test_the_generated_pillars_are_of_all_kinds():
                    for target in p.get("targets", {}).values()), kind
     assert any(len(p.get("clients", {})) > 2 and len(p.get("libvirt", {}).get("secrets", {})) > 1
                for p in accepted)
+    # Clients being withdrawn, with and without a secret marked absent, on either cluster.
+    assert any(spec.get("absent") for p in accepted for record in _clusters(p).values()
+               for spec in record.get("clients", {}).values())
+    assert any(secret.get("absent") for p in accepted
+               for secret in p.get("libvirt", {}).get("secrets", {}).values())
+    assert any(spec.get("absent") for p in accepted for record in p.get("clusters", {}).values()
+               for spec in record.get("clients", {}).values())
     # Several clusters: one and two others; every kind of part on another cluster; a mon
     # of another cluster; and rejected ones.
     several = [p for p in accepted if p.get("clusters")]

@@ -4,7 +4,7 @@
     service user, with nova's group; ceph.conf has the guests' [client] options when the
     node is a compute. #}
 {%- from "ceph_openstack/map.jinja" import co, clusters, node_keyrings, keyring_path, conf_id,
-    roles, pkgs, problems with context %}
+    roles, pkgs, problems, ref with context %}
 {#- Written after the packages (ceph-common creates /etc/ceph), when the formula installs
     them (ceph_openstack:packages:manage). #}
 {%- macro require_packages() %}
@@ -57,5 +57,37 @@ ceph_openstack-keyring-{{ key }}:
     - group: {{ keyring.group | json }}
     - mode: '0640'
 {{- require_packages() }}
+{%- endfor %}
+{#- The keyrings of the clients marked absent, of every cluster, on every controller and
+    compute: removed last, after the config files no longer name them (refused while one
+    does), and on a compute only once the client's libvirt secrets are undefined (kept
+    while a guest uses one). No service watches them: nothing uses those clients. The
+    mons delete the users afterwards (ceph_openstack.absent, the orchestration's last
+    step). #}
+{%- for name, on in clusters.items() %}
+{%-   for client in on.absent %}
+{%-     set withdrawn = [] %}
+{%-     for secret_name, secret in co.libvirt.secrets.items()
+          if 'compute' in roles and secret.get('absent') is sameas true
+          and secret.get('client', secret_name) == client
+          and (secret.get('cluster') or co.cluster) == name %}
+{%-       do withdrawn.append(secret_name) %}
+{%-     endfor %}
+
+ceph_openstack-keyring-absent-{{ ref(client, name) }}:
+  ceph_openstack.keyring_absent:
+    - name: {{ keyring_path(client, name) | json }}
+    - client: {{ client | json }}
+{%-     if on.arg %}
+    - ceph_cluster: {{ on.arg | json }}
+{%-     endif %}
+    - order: last
+{%-     if withdrawn %}
+    - require:
+{%-       for secret_name in withdrawn %}
+      - ceph_openstack: ceph_openstack-libvirt-secret-{{ secret_name }}
+{%-       endfor %}
+{%-     endif %}
+{%-   endfor %}
 {%- endfor %}
 {%- endif %}

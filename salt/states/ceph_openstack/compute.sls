@@ -24,6 +24,17 @@ ceph_openstack-guest-{{ kind }}-dir:
 {%- endfor %}
 
 {%- for name, secret in secrets.items() %}
+{%-   if secret.get('absent') is sameas true %}
+
+{#- Marked absent: undefined, unless a libvirt domain uses it (the state fails naming the
+    domains, and the client's keyring here stays: ceph_openstack.client). #}
+ceph_openstack-libvirt-secret-{{ name }}:
+  ceph_openstack.libvirt_secret_absent:
+    - name: {{ secret.uuid | json }}
+{%-     if lookup.libvirt_uri %}
+    - uri: {{ lookup.libvirt_uri | json }}
+{%-     endif %}
+{%-   else %}
 {%-   set on = clusters[secret.get('cluster') or co.cluster] %}
 
 ceph_openstack-libvirt-secret-{{ name }}:
@@ -36,6 +47,7 @@ ceph_openstack-libvirt-secret-{{ name }}:
 {%-   endif %}
 {%-   if lookup.libvirt_uri %}
     - uri: {{ lookup.libvirt_uri | json }}
+{%-   endif %}
 {%-   endif %}
 {%- endfor %}
 

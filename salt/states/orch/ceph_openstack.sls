@@ -2,13 +2,15 @@
     sync -> validate -> mon (pools, users, published keys) -> controllers -> computes in
     batches -> raw images into Glance (when pillar lists any; one controller at a time)
     -> verify on every node (after a run that changed something; rollout:verify: always
-    for every run). Each step requires the one before, so the run stops at the first
-    failure; every step converges, so a re-run is safe.
+    for every run) -> with clients marked absent in pillar, their users deleted on the
+    mons (ceph_openstack.absent), once every node has withdrawn their keyrings and
+    secrets. Each step requires the one before, so the run stops at the first failure;
+    every step converges, so a re-run is safe.
 
     Sync and validate run only where the preflight (orch/preflight.jinja) finds a node's
     modules differ from the formula's or its pillar invalid; a node that does not answer
     stops the run at the sync step, before anything changed. #}
-{%- from "ceph_openstack/map.jinja" import co, mon_target with context %}
+{%- from "ceph_openstack/map.jinja" import co, mon_target, clusters with context %}
 {%- set t = co.targets %}
 {%- set clients = '( ' ~ t.controller ~ ' ) or ( ' ~ t.compute ~ ' )' %}
 
@@ -72,6 +74,25 @@ ceph_openstack-verify:
       - salt: ceph_openstack-mon
       - salt: ceph_openstack-controllers
       - salt: ceph_openstack-computes
+{%-   if co.images.upload %}
+      - salt: ceph_openstack-images
+{%-   endif %}
+{%- endif %}
+
+{#- Only once every controller and compute has removed the absent clients' keyrings (and
+    each compute their secrets: one that a guest uses stops the computes' step) and the
+    nodes verified: a user is never deleted while a node may still use it. #}
+{%- if clusters.values() | map(attribute='absent') | select | list %}
+
+ceph_openstack-absent:
+  salt.state:
+    - tgt: {{ mon_target | json }}
+    - tgt_type: compound
+    - sls: ceph_openstack.absent
+    - batch: 1
+    - require:
+      - salt: ceph_openstack-computes
+      - salt: ceph_openstack-verify
 {%-   if co.images.upload %}
       - salt: ceph_openstack-images
 {%-   endif %}

@@ -21,7 +21,7 @@ ceph_openstack-rotate-keyring-{{ key }}:
 {%- if 'compute' in roles %}
 {%-   for name, secret in co.libvirt.secrets.items()
         if (secret.get('cluster') or co.cluster) == rotating.name
-        and secret.get('client', name) in rotate %}
+        and secret.get('client', name) in rotate and secret.get('absent') is not sameas true %}
 
 ceph_openstack-rotate-secret-{{ name }}:
   ceph_openstack_rotation.secret:

@@ -3,7 +3,8 @@
 {%- set secrets = {} %}
 {%- if 'compute' in roles %}
 {%-   for name, secret in co.libvirt.secrets.items()
-        if (secret.get('cluster') or co.cluster) == rotating.name %}
+        if (secret.get('cluster') or co.cluster) == rotating.name
+        and secret.get('absent') is not sameas true %}
 {%-     do secrets.update({secret.uuid: secret.get('client', name)}) %}
 {%-   endfor %}
 {%- endif %}
