@@ -125,6 +125,10 @@ def test_a_second_rollout_from_the_package_changes_nothing(rolled_out, package_l
     steps, changes = orchestrate(package_lab)
     assert all(step.result for step in steps.values())
     assert changes == []
+    # the drift report (the package's runner and node module) finds nothing either
+    report_doc = package_lab.salt_run("ceph_openstack.report")
+    assert report_doc["retcode"] == 0, report_doc["summary"]
+    assert sorted(report_doc["nodes"]) == sorted(package_lab.minions)
 
 
 def test_synced_copies_beside_the_package_stop_the_rollout_until_removed(rolled_out,
