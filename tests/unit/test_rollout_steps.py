@@ -8,7 +8,7 @@ from unittest import mock
 import pytest
 import salt.utils.state
 
-from tests.support.modules import load
+from tests.support.modules import ROOT, load
 
 steps = load("salt/_states/ceph_openstack_rollout.py", "ceph_openstack_rollout_under_test")
 
@@ -200,3 +200,25 @@ def test_a_function_step_that_ran_everywhere(cmd, expected, opts):
     cmd.reset_mock()
     assert steps.function("saltutil.sync_all", "cmp1", tgt_type="list")["result"] is None
     cmd.assert_not_called()
+
+
+ORCH_FILES = ["salt/states/orch/ceph_openstack.sls", "salt/states/orch/ceph_openstack_rotate.sls",
+              "salt/states/orch/preflight.jinja"]
+
+
+@pytest.mark.parametrize("path", ORCH_FILES)
+def test_every_orchestration_step_passes_the_pillars_waits(path):
+    """No step is left to Salt's salt.state / salt.function, which wait Salt's defaults; each
+    of ours passes rollout:timeout and rollout:gather_job_timeout (the `waits` of
+    orch/preflight.jinja)."""
+    text = (ROOT / path).read_text()
+    assert "salt.state:" not in text and "salt.function:" not in text
+    checked = 0
+    for block in text.split("ceph_openstack_rollout.")[1:]:
+        if not block.startswith(("state:", "function:")):
+            continue  # a requisite, or the module named in a comment
+        body = block.split("\n\n")[0]
+        assert "- timeout: {{ waits.timeout }}" in body, body
+        assert "- gather_job_timeout: {{ waits.gather_job_timeout }}" in body, body
+        checked += 1
+    assert checked >= 2 if path.endswith("preflight.jinja") else checked >= 1
