@@ -17,8 +17,8 @@ requisites, ``onchanges`` and outputters work as before. They differ in two ways
   not answer its ping) is reported as ``<minion> did not answer in N s``
   (N = ``timeout`` + ``gather_job_timeout``, the least Salt waited for it); one whose
   states failed as ``states failed on <minion>: <state IDs>``. Salt's own ``salt.state``
-  says ``Run failed on minions: ...`` for both, and in a batch silently drops a node that
-  did not answer the ping.
+  says ``Run failed on minions: ...`` for both; and Salt's batch leaves a node that did not
+  answer its ping out of the returns, which ``salt.state`` then does not count.
 
 These states run on the master, inside ``salt-run state.orchestrate``: sync them there with
 ``salt-run saltutil.sync_all`` (or ``saltutil.sync_states``). The orchestrations check the
