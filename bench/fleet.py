@@ -12,7 +12,9 @@ own), with minion-ID targets (``L@...``) and the lab's pillar, it measures
 * a compute's own no-op ``salt cmp01 state.apply ceph_openstack`` against Salt's floor:
   ``state.apply`` of an SLS with one state that does nothing (bench/fleet_sls/fleet_floor.sls);
 * memory: proportional set size (PSS) of the master (all its processes), of each minion
-  and of each libvirtd, idle after the runs.
+  and of each libvirtd, idle after the runs;
+* per run, the nodes a step named as not answering ("<minion> did not answer in N s") and
+  the load average when the run ended.
 
 From N = 5 and N = 20 it derives the extra no-op time per added compute and the share of
 the no-op spent on syncing modules (the sync step and the preflight job that decides it).
@@ -23,6 +25,7 @@ import argparse
 import datetime
 import json
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -145,16 +148,28 @@ class FleetLab:
 # -- measuring ----------------------------------------------------------------------------
 
 
+#: How a step of the orchestration names a node that never answered.
+SILENT = re.compile(r"^(\S+) did not answer in (\d+) s", re.MULTILINE)
+
+
+def loadavg():
+    return " ".join(open("/proc/loadavg").read().split()[:3])
+
+
 def orchestrate(lab):
-    """One orchestration: wall time, each step's duration/result/changes, failures."""
+    """One orchestration: wall time, each step's duration/result/changes, failures, and
+    the nodes that did not answer."""
     start = time.monotonic()
     ret = lab.salt.salt_run("state.orchestrate", "orch.ceph_openstack", timeout=1800)
     wall = time.monotonic() - start
     data = ret.get("data", ret)
     if isinstance(data, dict) and len(data) == 1:
         data = next(iter(data.values()))
-    steps, failed, changed = {}, [], 0
-    for key, step in (data or {}).items():
+    steps, failed, changed, silent = {}, [], 0, set()
+    if not isinstance(data, dict):  # a render error: a list of messages
+        failed.append(f"render: {data!r}"[:300])
+        data = {}
+    for key, step in data.items():
         if not isinstance(step, dict):
             failed.append(f"{key}: {step!r}"[:300])
             continue
@@ -164,6 +179,7 @@ def orchestrate(lab):
                        for state in rets.values()
                        if isinstance(state, dict) and state.get("changes"))
         comment = str(step.get("comment"))
+        silent.update(match.group(1) for match in SILENT.finditer(comment))
         # A placeholder (test.succeed_without_changes: "Success!") or a skipped verify
         # ("... none of the onchanges reqs changed") ran no job on any minion.
         steps[name] = {"s": round(float(step.get("duration") or 0) / 1000, 3),
@@ -173,7 +189,8 @@ def orchestrate(lab):
             failed.append(f"{name}: {str(step.get('comment'))[:300]}")
     steps_s = sum(step["s"] for step in steps.values())
     return {"wall_s": round(wall, 3), "steps": steps, "rest_s": round(wall - steps_s, 3),
-            "changed_states": changed, "failed": failed}
+            "changed_states": changed, "failed": failed, "did_not_answer": sorted(silent),
+            "loadavg": loadavg()}
 
 
 def median_run(runs):
@@ -265,12 +282,17 @@ def preflight_job(lab, repeat):
 def measure(lab, repeat):
     first = orchestrate(lab)
     print(f"   first orchestration {first['wall_s']:.1f} s, {first['changed_states']} "
-          "changed states" + (f"; FAILED {first['failed']}" if first["failed"] else ""),
+          f"changed states, {len(first['did_not_answer'])} nodes did not answer, load "
+          f"{first['loadavg']}" + (f"; FAILED {first['failed']}" if first["failed"] else ""),
           flush=True)
     noops = []
     for _ in range(repeat):
         noops.append(orchestrate(lab))
-        print(f"   no-op orchestration {noops[-1]['wall_s']:.1f} s", flush=True)
+        print(f"   no-op orchestration {noops[-1]['wall_s']:.1f} s, "
+              f"{noops[-1]['changed_states']} changed states, "
+              f"{len(noops[-1]['did_not_answer'])} nodes did not answer, load "
+              f"{noops[-1]['loadavg']}"
+              + (f"; FAILED {noops[-1]['failed']}" if noops[-1]["failed"] else ""), flush=True)
     noop = median_run(noops)
     compute = lab.computes[0]
     apply_noop = apply_wall(lab, compute, "ceph_openstack", repeat)
@@ -315,7 +337,7 @@ def print_report(results, derived, meta):
     print()
     print("== fleet: orchestration over 1 mon, 1 controller, N computes (batch 10)")
     head = " ".join(f"{step:>11}" for step in STEPS)
-    print(f"   {'N':>3} {'run':6} {'wall s':>7} {head} {'rest s':>7} {'chg':>4}")
+    print(f"   {'N':>3} {'run':6} {'wall s':>7} {head} {'rest s':>7} {'chg':>4} {'silent':>6}")
     for n in sorted(results, key=int):
         for run in ("first", "noop"):
             rec = results[n][run]
@@ -323,10 +345,10 @@ def print_report(results, derived, meta):
                 f"{rec['steps'][s]['s']:>10.2f}" + ("" if rec["steps"][s]["ran"] else "-")
                 if s in rec["steps"] else f"{'':>11}" for s in STEPS)
             print(f"   {n:>3} {run:6} {rec['wall_s']:7.2f} {cells} {rec['rest_s']:7.2f}"
-                  f" {rec['changed_states']:4d}")
+                  f" {rec['changed_states']:4d} {len(rec.get('did_not_answer', [])):6d}")
     print("   (step s = the step's own duration; '-' = no job ran (a placeholder, or verify"
           " skipped: nothing changed); rest = salt-run start, render with its preflight job,"
-          " returns)")
+          " returns; silent = nodes a step named as not answering)")
     print("   compute no-op state.apply vs Salt's one-state floor, and memory (PSS, idle):")
     for n in sorted(results, key=int):
         rec, mem = results[n], results[n]["memory"]
@@ -336,6 +358,9 @@ def print_report(results, derived, meta):
               f" master {mem['master_mib']} MiB, "
               f"minion {mem['minion_mib_mean']} MiB mean ({mem['minions_mib_total']} MiB all),"
               f" libvirtd {mem['libvirtd_mib_mean']} MiB mean")
+    if not derived:  # one size: nothing to compare
+        print(f"   load average at the end: {meta['loadavg']}; total {meta['total_s']:.0f} s")
+        return
     print()
     print("== targets")
     print(f"   no-op time per added compute {derived['noop_s_per_added_compute']:.2f} s <= a "
@@ -383,14 +408,14 @@ def main(argv=None):
     derived = derive(results) if len(results) > 1 else {}
     meta = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "cpus": os.cpu_count(), "sizes": sizes, "repeat": args.repeat,
-            "loadavg": " ".join(open("/proc/loadavg").read().split()[:3]),
+            "loadavg": loadavg(),
             "total_s": round(time.monotonic() - started, 1)}
     os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
     with open(RESULTS, "w") as out:
         json.dump({"results": results, "derived": derived, "meta": meta,
                    "problems": problems}, out, indent=2, sort_keys=True)
         out.write("\n")
-    if derived:
+    if results:
         print_report(results, derived, meta)
     print(f"   errors: {'none' if not problems else '; '.join(problems)}")
     return 1 if problems else 0

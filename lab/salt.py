@@ -240,7 +240,18 @@ class SaltLab:
                                    "-l", "quiet"], self.piddir, self.logdir,
                                   env=self.minion_env(minion_id))
         self.wait_for_minions(self.minions, timeout)
+        self.sync_master()
         return self
+
+    def sync_master(self):
+        """``salt-run saltutil.sync_all``: the master's own copy of the formula's runners and
+        of the state module its orchestrations run (``_states/ceph_openstack_rollout.py``),
+        as a user syncs them; the orchestrations stop, naming the command, without it."""
+        synced = self.salt_run("saltutil.sync_all", timeout=300)
+        synced = synced.get("data", synced) if isinstance(synced, dict) else synced
+        if not isinstance(synced, dict) or not isinstance(synced.get("states"), list):
+            raise RuntimeError(f"salt-run saltutil.sync_all on the lab master: {synced!r}"[:800])
+        return synced
 
     def wait_for_minions(self, minion_ids, timeout=60):
         """Wait until every one of ``minion_ids`` answers a ping."""

@@ -703,7 +703,9 @@ _TOP = {
     "compute_client": _options,
     "services": _record({"restart": _bool}),
     "rollout": _record({"compute_batch": _positive_int,
-                        "verify": _one_of(("changed", "always"))}),
+                        "verify": _one_of(("changed", "always")),
+                        "timeout": _positive_int,
+                        "gather_job_timeout": _positive_int}),
     "lookup": _LOOKUP,
 }
 

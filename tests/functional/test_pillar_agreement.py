@@ -337,7 +337,9 @@ def valid_pillars(draw):
     maybe(draw, pillar, "services", st.fixed_dictionaries({}, optional={
         "restart": st.booleans()}))
     maybe(draw, pillar, "rollout", st.fixed_dictionaries({}, optional={
-        "compute_batch": st.integers(1, 20)}))
+        "compute_batch": st.integers(1, 20),
+        "timeout": st.integers(1, 600),
+        "gather_job_timeout": st.integers(1, 300)}))
     maybe(draw, pillar, "lookup", st.fixed_dictionaries({}, optional={
         "root": st.sampled_from(["", "/srv/roots/node1"]),
         "libvirt_uri": st.sampled_from([None, "qemu:///system"]),

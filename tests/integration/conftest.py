@@ -86,7 +86,15 @@ def salt_master(salt_factories, lab_pillar, formula_tree, package_dir, lab_dir):
     master_id = "master" if package_dir == lab_dir else f"master-{package_dir.name}"
     factory = salt_factories.salt_master_daemon(master_id, overrides=overrides)
     with factory.started(start_timeout=120):
+        sync_master(factory)
         yield factory
+
+
+def sync_master(factory):
+    """``salt-run saltutil.sync_all`` on a started master, as a user does once: the
+    orchestrations' steps run the formula's state module there (ceph_openstack_rollout)."""
+    synced = factory.salt_run_cli(timeout=300).run("saltutil.sync_all")
+    assert synced.returncode == 0, synced
 
 
 def start_minion(salt_master, lab_dir, minion_id, roles, ceph_lab, libvirt_lab, cluster=None):

@@ -1,6 +1,6 @@
 """
 Faults during the orchestrated rollout: the mon stopped, libvirtd stopped, a config
-file that cannot be written, a minion offline.
+file that cannot be written, a minion offline, a minion that stops answering mid-run.
 
 Each test injects one fault, runs the orchestration, and asserts
 
@@ -17,11 +17,19 @@ the orchestration there), so the modules that run after this one see a converged
 import os
 import signal
 import subprocess
+import threading
 import time
 
+import psutil
 import pytest
 
-from tests.integration.test_rollout import SECRET_UUID, changed, orchestrate
+from tests.integration.test_rollout import (
+    ORCH,
+    SECRET_UUID,
+    changed,
+    orch_steps,
+    orchestrate,
+)
 
 MINION_IDS = ("mon1", "ctl1", "cmp1")
 MONS = ("mon1", "mon2")
@@ -284,13 +292,17 @@ def test_config_file_not_writable(converged, salt_run_cli, salt_cli, lab_pillar,
     assert "disk_cachemodes = network=writethrough" in converged_text
 
 
-def test_minion_offline(converged, salt_run_cli, minions, sandbox, timed):
+def test_minion_offline(converged, salt_run_cli, salt_cli, lab_pillar, minions, sandbox, timed):
     """cmp1's salt-minion is stopped: the rollout stops before any change, naming cmp1.
 
-    Every step requires the one before and the validate step targets every node, so the
-    run fails there (after Salt's job timeout) and neither the mon nor the controllers
-    change; nothing is half rolled out.
+    Every step requires the one before and the preflight asks every node, so the run fails
+    at the sync step (after the pillar's rollout:timeout + rollout:gather_job_timeout, 20 +
+    10 s here) and neither the mon nor the controllers change; nothing is half rolled out.
     """
+    timeout, gather = 20, 10
+    lab_pillar.edit({"ceph_openstack": {"rollout": {"timeout": timeout,
+                                                    "gather_job_timeout": gather}}})
+    refresh_pillar(salt_cli)
     before = sandbox_files(sandbox)
     minions["cmp1"].terminate()
     try:
@@ -299,13 +311,12 @@ def test_minion_offline(converged, salt_run_cli, minions, sandbox, timed):
         print("steps:", {step: (result, comment) for step, (result, comment, _) in steps.items()})
         assert failed, steps
         first = next(step for step in steps if step in failed)
-        # The sync step (salt.function with expect_minions) fails first: "Running function
-        # saltutil.sync_all failed on minions: cmp1 ..."; without expect_minions it would
-        # be the validate step: "Run failed on minions: cmp1".
-        assert first in ("ceph_openstack-sync", "ceph_openstack-validate"), failed
-        # The cause, without salt.function's closing list of every minion it ran on.
+        # The sync step fails first, from the preflight's answers: "cmp1 did not answer in
+        # 30 s (...)"; a sync job would only wait as long again.
+        assert first == "ceph_openstack-sync", failed
+        # The cause, without a function step's closing list of every minion it ran on.
         cause = failed[first].split("Function saltutil.sync_all ran on")[0]
-        assert "cmp1" in cause, failed
+        assert f"cmp1 did not answer in {timeout + gather} s" in cause, failed
         assert "mon1" not in cause and "ctl1" not in cause, failed
         assert_later_steps_skipped(steps, failed, first)
         assert timed.figures["rollout with cmp1 offline"] < 90
@@ -313,5 +324,104 @@ def test_minion_offline(converged, salt_run_cli, minions, sandbox, timed):
     finally:
         with timed("cmp1 restart"):
             minions["cmp1"].start(start_timeout=120)
+        lab_pillar.edit({})
+        refresh_pillar(salt_cli)
         result = converge(salt_run_cli)
     assert_converged(result)
+
+
+def minion_processes(factory):
+    """The salt-minion daemon's process and every process under it (Salt's keepalive
+    parent runs the minion in a child)."""
+    main = psutil.Process(factory.pid)
+    return [main] + main.children(recursive=True)
+
+
+def wait_for_job(event_listener, master_id, fun, minions, after, timeout=300):
+    """Wait until the master publishes ``fun`` to exactly ``minions`` (a job's ``new``
+    event seen after ``after``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for event in event_listener.get_events([(master_id, "salt/job/*/new")],
+                                               after_time=after):
+            if event.data.get("fun") == fun and sorted(event.data.get("minions") or []) \
+                    == sorted(minions):
+                return event
+        time.sleep(0.05)
+    raise AssertionError(f"no {fun} job published to {minions} within {timeout} s")
+
+
+def test_compute_does_not_answer(converged, salt_run_cli, salt_cli, salt_master, lab_pillar,
+                                 minions, sandbox, event_listener, timed):
+    """cmp1's salt-minion stops answering (SIGSTOP) once the rollout has passed its
+    preflight, while the controllers step runs: the computes step waits as long as pillar
+    rollout:timeout + rollout:gather_job_timeout say, then fails naming cmp1 as a node that
+    did not answer (not as one whose states failed); the mons and the controller converge.
+    Once cmp1 answers again (SIGCONT), a re-run changes cmp1 only, and the next run nothing.
+    """
+    timeout, gather = 20, 10
+    nova = sandbox("cmp1") / "etc/nova/nova.conf"
+    cinder = sandbox("ctl1") / "etc/cinder/cinder.conf"
+    originals = {nova: nova.read_bytes(), cinder: cinder.read_bytes()}
+    lab_pillar.edit({"ceph_openstack": {
+        "rollout": {"timeout": timeout, "gather_job_timeout": gather},
+        "cinder": {"backends": {"ceph": {"options": {"rbd_max_clone_depth": 6}}}},
+        "nova": {"options": {"disk_cachemodes": "network=writethrough"}},
+    }})
+    refresh_pillar(salt_cli)
+    first, stopped = [], []
+    run = threading.Thread(target=lambda: first.append(
+        salt_run_cli.run("state.orchestrate", ORCH)))
+    after = time.time()
+    try:
+        with timed("rollout with cmp1 not answering"):
+            run.start()
+            wait_for_job(event_listener, salt_master.id, "state.sls", ["ctl1"], after)
+            stopped = minion_processes(minions["cmp1"])
+            for process in stopped:
+                process.send_signal(signal.SIGSTOP)
+            run.join(600)
+        assert not run.is_alive()
+        steps = orch_steps(first[0])
+        failed = {step: comment for step, (result, comment, _) in steps.items()
+                  if result is False}
+        print("steps:", {step: (result, comment) for step, (result, comment, _) in steps.items()})
+        assert list(failed) == ["ceph_openstack-computes", "ceph_openstack-verify"], failed
+        comment = failed["ceph_openstack-computes"]
+        assert f"cmp1 did not answer in {timeout + gather} s" in comment, comment
+        assert "states failed" not in comment, comment
+        assert steps["ceph_openstack-verify"][2] == {}  # not run: it requires the computes
+        # It waited for cmp1 as the pillar says (the batch's ping, then Salt's find_job).
+        data = first[0].data.get("data", first[0].data)
+        data = next(iter(data.values())) if len(data) == 1 else data
+        computes = next(step for key, step in data.items() if "ceph_openstack-computes" in key)
+        assert computes["duration"] / 1000 >= timeout + gather, computes["duration"]
+        # The others converged; cmp1 changed nothing.
+        assert "rbd_max_clone_depth = 6" in cinder.read_text()
+        assert nova.read_bytes() == originals[nova]
+        assert ("ctl1", "ceph_openstack-cinder-conf") in changed(steps)
+    finally:
+        for process in stopped:
+            try:
+                process.send_signal(signal.SIGCONT)
+            except psutil.NoSuchProcess:
+                pass
+        run.join(600)
+
+    try:
+        # cmp1 answers again: the re-run converges it and does nothing else.
+        ping = salt_cli.run("test.ping", minion_tgt="cmp1")
+        assert ping.returncode == 0 and ping.data is True, ping
+        steps, failed = orchestrate(salt_run_cli)
+        assert failed == {}, failed
+        assert {minion for minion, _ in changed(steps)} == {"cmp1"}, changed(steps)
+        assert "disk_cachemodes = network=writethrough" in nova.read_text()
+        steps, failed = orchestrate(salt_run_cli)
+        assert (failed, changed(steps)) == ({}, {})
+    finally:
+        lab_pillar.edit({})
+        refresh_pillar(salt_cli)
+        result = converge(salt_run_cli)
+    assert_converged(result)
+    for path, original in originals.items():
+        assert path.read_bytes() == original, path

@@ -82,3 +82,30 @@ def test_a_changed_module_is_synced_and_used_in_the_same_run(
     assert changed(steps) == {}
     assert "States ran successfully" in steps["ceph_openstack-verify"][1]
     assert snapshot(ceph_lab, libvirt_lab, sandbox) == before
+
+
+def test_the_master_must_hold_the_formulas_step_module(
+    converged, salt_run_cli, ceph_lab, libvirt_lab, sandbox, formula_tree
+):
+    """The steps run the formula's state module on the master (salt-run saltutil.sync_all
+    puts it there). When the formula's copy differs from the master's, the orchestration
+    stops at its first step, naming the command, and nothing changes; once the master
+    holds the same copy again the run converges."""
+    module = formula_tree / "salt/_states/ceph_openstack_rollout.py"
+    original = module.read_bytes()
+    before = snapshot(ceph_lab, libvirt_lab, sandbox)
+    try:
+        module.write_bytes(original + b"\n# a newer formula\n")
+        steps, failed = orchestrate(salt_run_cli)
+    finally:
+        module.write_bytes(original)
+    assert list(steps) == ["ceph_openstack-master"], steps
+    comment = steps["ceph_openstack-master"][1]
+    assert steps["ceph_openstack-master"][0] is False
+    assert "an old copy of _states/ceph_openstack_rollout.py" in comment, comment
+    assert "run `salt-run saltutil.sync_all`" in comment, comment
+    assert snapshot(ceph_lab, libvirt_lab, sandbox) == before
+
+    steps, failed = orchestrate(salt_run_cli)
+    assert not failed, failed
+    assert changed(steps) == {}

@@ -68,6 +68,9 @@ def real_master(salt_factories, real_pillar, real_dir):
     overrides = salt_lab.factory_master_overrides(tree, real_pillar.roots)
     factory = salt_factories.salt_master_daemon("real-master", overrides=overrides)
     with factory.started(start_timeout=120):
+        # The master's own copy of the orchestrations' state module (ceph_openstack_rollout).
+        synced = factory.salt_run_cli(timeout=300).run("saltutil.sync_all")
+        assert synced.returncode == 0, synced
         yield factory
 
 

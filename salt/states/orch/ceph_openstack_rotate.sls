@@ -8,7 +8,8 @@
     keys die) -> every mon publishes the new keys -> every node restarts its services once
     and logs in with its new keyrings. Each step requires the one before: a node offline or
     failing stops the run before any old key is invalidated, and re-running the same
-    command completes it.
+    command completes it. Each step waits and names silent nodes as the rollout's do
+    (rollout:timeout, rollout:gather_job_timeout; see orch/preflight.jinja).
 
     One mon acts for the whole rotation (ceph_openstack_rotate:mon, else the first by
     minion ID of the mons that answer): the cluster is one, and two mons staging at once
@@ -22,8 +23,11 @@
 {%- set asked = pillar.get('ceph_openstack_rotate') or {} %}
 {%- set answering = [] %}
 {%- if not asked.get('mon') %}
-{%-   for minion, answer in (salt['saltutil.cmd'](mons, 'test.ping', tgt_type='compound')
-                             or {}) | dictsort %}
+{%-   for minion, answer in (salt['saltutil.cmd'](
+                               mons, 'test.ping', tgt_type='compound',
+                               timeout=[co.rollout.timeout | int, 1] | max,
+                               gather_job_timeout=[co.rollout.gather_job_timeout | int, 1]
+                                                  | max) or {}) | dictsort %}
 {%-     if answer is mapping and answer.get('ret') is sameas true %}
 {%-       do answering.append(minion) %}
 {%-     endif %}
@@ -44,9 +48,11 @@
       ('restart', nodes, 'restart', None),
     ] %}
 
-{%- from "orch/preflight.jinja" import steps as preflight_steps, validate with context %}
+{%- from "orch/preflight.jinja" import steps as preflight_steps, validate, waits,
+    master_ready with context %}
 {{ preflight_steps('ceph_openstack-rotate') }}
-{%- if not acting %}
+{%- if not master_ready %}
+{%- elif not acting %}
 
 ceph_openstack-rotate-mon:
   test.fail_without_changes:
@@ -59,17 +65,19 @@ ceph_openstack-rotate-mon:
 {%-   for step, tgt, sls, batch in steps %}
 
 ceph_openstack-rotate-{{ step }}:
-  salt.state:
+  ceph_openstack_rollout.state:
     - tgt: {{ (tgt or acting) | json }}
     - tgt_type: {{ 'compound' if tgt else 'list' }}
     - sls: ceph_openstack.rotate.{{ sls }}
     - pillar: {{ request | json }}
-    - expect_minions: True
+    - timeout: {{ waits.timeout }}
+    - gather_job_timeout: {{ waits.gather_job_timeout }}
 {%-     if batch %}
     - batch: {{ batch }}
 {%-     endif %}
     - require:
       - {{ previous.module }}: {{ previous.id }}
-{%-     set previous.id, previous.module = 'ceph_openstack-rotate-' ~ step, 'salt' %}
+{%-     set previous.id, previous.module = 'ceph_openstack-rotate-' ~ step,
+                                           'ceph_openstack_rollout' %}
 {%-   endfor %}
 {%- endif %}
