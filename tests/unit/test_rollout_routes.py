@@ -9,7 +9,7 @@ import pytest
 
 from tests.support.modules import load
 
-rollout = load("salt/_modules/ceph_openstack_rollout.py", "ceph_openstack_rollout_under_test")
+rollout = load("salt/_modules/ceph_openstack_rollout.py", "ceph_openstack_rollout_exec_under_test")
 
 FILES = ["modules/cephpool.py", "states/cephpool.py", "utils/cephx.py", "runners/cephimage.py",
          "formula/top.sls"]
