@@ -29,25 +29,32 @@ def _new_key():
                           check=True).stdout.strip()
 
 
+#: Labs of their own under the session's lab directory, laid out as the session's (roots,
+#: pillar, libvirt, a master): a package with two clusters (``clusters2-<package>``), and
+#: the SaltLabs of test_join.py (``join``) and test_saltext.py (``saltext``).
+OWN_LABS = r"/clusters2-[^/]+|/join|/saltext"
+
+
 def _allowed(path, lab_dir):
-    """Files that may hold keys: that is their job. A package with two clusters has its
-    own directory (``clusters2-<package>``) with the same layout, and its own master."""
-    package = re.match(rf"{re.escape(str(lab_dir))}(/clusters2-[^/]+)?/", path)
+    """Files that may hold keys: that is their job, in the session's lab and in each lab of
+    its own (OWN_LABS), each with its own master."""
+    package = re.match(rf"{re.escape(str(lab_dir))}({OWN_LABS})?/", path)
     base = package.group(0) if package else f"{lab_dir}/"
     if path.startswith(f"{base}roots/"):
         return "/etc/ceph/" in path and path.endswith(".keyring")  # keyrings, nothing else
     if path.startswith((
         f"{lab_dir}/ceph/",                             # the cluster's own store, admin keyring
         f"{lab_dir}/ceph2/",                            # the second cluster's
-        f"{lab_dir}/libvirt/config/libvirt/secrets/",   # libvirt's secret store
+        f"{base}libvirt/config/libvirt/secrets/",       # libvirt's secret store
         f"{base}pillar/",                               # the pillar source (pre-generated keys)
     )):
         return True
     # The masters' caches of mine and pillar data: cache/mine and cache/pillar on Salt 3008,
-    # cache/minions/<id>/mine.p and data.p on Salt 3006.
-    return ("/master/" in path or "/master-clusters2-" in path) and (
-        "/cache/mine/" in path or "/cache/pillar/" in path
-        or ("/cache/minions/" in path and path.endswith(("/mine.p", "/data.p"))))
+    # cache/minions/<id>/mine.p and data.p on Salt 3006 (a SaltLab master's cache is
+    # var/cache/salt/master).
+    return ("/master/" in path or "/master-clusters2-" in path) and bool(
+        re.search(r"/cache/(salt/master/)?(mine|pillar)/", path)
+        or re.search(r"/cache/(salt/master/)?minions/[^/]+/(mine|data)\.p$", path))
 
 
 @pytest.fixture(scope="module")
