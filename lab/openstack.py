@@ -34,6 +34,16 @@ def wait(what, predicate, timeout=180, interval=2):
     raise AssertionError(f"{what}: not after {timeout} s (last: {value})")
 
 
+def answers(url):
+    """Whether an HTTP server answers at ``url`` (any status): a restarted API listens a
+    while after its process has started."""
+    try:
+        requests.get(url, timeout=5)
+    except requests.ConnectionError:
+        return False
+    return True
+
+
 def _call(method, url, headers=None, expect=None, **kwargs):
     response = requests.request(method, url, headers=headers, timeout=120, **kwargs)
     if response.status_code >= 400 or (expect and response.status_code != expect):

@@ -294,6 +294,9 @@ def test_rotating_glances_key_restarts_glance_api_alone_and_glance_still_stores(
     assert nodes.read(CTL, "/etc/ceph/ceph.client.glance.keyring") != old_key
     after = nodes.unit_pids()
     assert {key for key in units if after[key] != units[key]} == {(CTL, "glance-api")}
+    # glance-api listens a while after its restarted process came up (seen in CI)
+    openstack.wait("glance-api answering after its restart",
+                   lambda: openstack.answers(openstack.GLANCE), timeout=120)
     image_id = openstack.upload_image("after-rotation", os.urandom(1 << 20))
     assert openstack.image(image_id)["status"] == "active"
     assert image_id in ceph_lab.rbd("ls", "images").split()
