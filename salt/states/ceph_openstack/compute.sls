@@ -3,9 +3,9 @@
     cluster and client), and nova.conf [libvirt] (Nova's disks on their own cluster). #}
 {%- from "ceph_openstack/map.jinja" import co, paths, problems, service_clients, clusters,
     watch_ceph with context %}
+{%- from "ceph_openstack/options.jinja" import nova_sections with context %}
 {%- set lookup = co.lookup %}
 {%- set secrets = co.libvirt.secrets %}
-{%- set nova = co.nova %}
 include:
   - ceph_openstack.validate
   - ceph_openstack.client
@@ -51,17 +51,7 @@ ceph_openstack-libvirt-secret-{{ name }}:
 {%-   endif %}
 {%- endfor %}
 
-{%- if nova %}
-{%-   set libvirt = {
-        'images_type': 'rbd',
-        'images_rbd_pool': nova.pool,
-        'images_rbd_ceph_conf': clusters[nova.get('cluster') or co.cluster].conf_real,
-        'rbd_user': nova.client,
-      } %}
-{%-   do libvirt.update({'rbd_secret_uuid': secrets[nova.secret].uuid}) %}
-{%-   do libvirt.update(nova.options) %}
-{%-   set nova_sections = salt['slsutil.merge']({'libvirt': libvirt}, nova.conf,
-                                              strategy='recurse') %}
+{%- if nova_sections %}
 
 ceph_openstack-nova-conf:
   openstack_ini.options_present:
