@@ -146,6 +146,34 @@ def missing_keys():
     return missing
 
 
+def held():
+    """
+    The formula's clients whose keys this node holds, ``{cluster: [client, ...]}``: a
+    keyring at the formula's path, or (on a compute) the client's libvirt secret of the
+    pillar defined here. What orch.ceph_openstack_retire rotates when this node leaves.
+    No key is returned.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt cmp3 ceph_openstack.held
+    """
+    settings = _settings()
+    refs = {ref for ref, client in settings["clients"].items()
+            if os.path.lexists(client["keyring"])}
+    if settings["secrets"] and "virtsecret.list" in __salt__:
+        kwargs = {"uri": settings["libvirt_uri"]} if settings["libvirt_uri"] else {}
+        defined = {secret["uuid"] for secret in __salt__["virtsecret.list"](**kwargs)}
+        refs |= {ref for uuid, ref in settings["secrets"].items() if uuid.lower() in defined}
+    found = {}
+    for ref in sorted(refs):
+        client = settings["clients"].get(ref)
+        if client:
+            found.setdefault(client["cluster"], []).append(client["client"])
+    return found
+
+
 def _ini(path):
     # Unmasked: rbd_secret_uuid is a name, not a secret; nothing read here is returned.
     try:

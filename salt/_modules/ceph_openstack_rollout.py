@@ -1,7 +1,8 @@
 """
 What the orchestration (orch.ceph_openstack) asks every node before it changes anything:
 are this node's synced modules the formula's, does it have one copy of them only (synced or
-installed), and is its pillar valid?
+installed), and is its pillar valid? And, for the master rendering an orchestration, which
+minions a target matches in its own data (``matched``).
 
 One call per node, in one job, instead of a ``saltutil.sync_all`` on every node (about
 1.2 s each, most of it asking the master's fileserver about every module type) and a
@@ -17,6 +18,8 @@ CLI Example:
 import hashlib
 import importlib.metadata
 import os
+
+import salt.utils.minions
 
 __virtualname__ = "ceph_openstack_rollout"
 
@@ -166,3 +169,22 @@ def preflight(files, hash_type="sha256"):
         pillar = _fresh_pillar().get("ceph_openstack", {})
         problems = __salt__["ceph_openstack.validate"](pillar)
     return {"stale": found, "problems": problems, "routes": routes(files)["problem"]}
+
+
+def matched(tgt, tgt_type="compound"):
+    """
+    The minion IDs the master's own data match with ``tgt``, answering or not: accepted
+    keys, and the grains and pillar the master cached for them (a minion it has no data for
+    does not match a grain or pillar expression). Run by the master when it renders an
+    orchestration (orch.ceph_openstack_retire: is a node still named by the targets, does
+    it have a key at all); on a minion it knows no keys.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call ceph_openstack_rollout.matched 'G@role:compute and L@cmp3'
+    """
+    found = salt.utils.minions.CkMinions(__opts__).check_minions(tgt, tgt_type, greedy=False)
+    minions = found.get("minions", []) if isinstance(found, dict) else found
+    return sorted(minions or [])

@@ -314,7 +314,7 @@ def options_present(
     return changes
 
 
-def options_absent(name, sections, test=False, secret_keys=None):
+def options_absent(name, sections, test=False, secret_keys=None, drop_emptied=False):
     """
     Remove keys from an ini file; return the changes.
 
@@ -327,6 +327,10 @@ def options_absent(name, sections, test=False, secret_keys=None):
         Compute and return the changes without writing anything.
     secret_keys
         More keys (``key`` or ``section/key``) whose values are masked in changes.
+    drop_emptied
+        Also remove a section this leaves with nothing but blank lines, and the blank
+        lines then left at the end of the file (what ``options_present`` added comes out
+        whole).
 
     Returns ``{"section/key": {"old": ..., "new": None}}``, ``{}`` when nothing changes.
 
@@ -345,7 +349,7 @@ def options_absent(name, sections, test=False, secret_keys=None):
             raise CommandExecutionError("{}: {}".format(path, exc)) from None
         return {}
     try:
-        changes = ini.remove(doc, sections, secret_keys)
+        changes = ini.remove(doc, sections, secret_keys, drop_emptied=drop_emptied)
     except ValueError as exc:
         raise CommandExecutionError("{}: {}".format(path, exc)) from None
     log.debug("openstack_ini: %s: removed %s", path, sorted(changes))

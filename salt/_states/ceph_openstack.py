@@ -261,6 +261,37 @@ def ceph_conf(name, targets, fsid=None, mon_host=None, client=None, ceph_cluster
     return __states__["openstack_ini.options_present"](name, sections=sections, **kwargs)
 
 
+def ceph_conf_absent(name, client=None):
+    """
+    Take out of a ceph.conf what ``ceph_conf`` put there, when the node leaves
+    (orch.ceph_openstack_retire): ``[global] fsid`` and ``mon host``, and the ``[client]``
+    options named in ``client``; every other line stays. The file goes when nothing else
+    is left in it (the formula wrote it: ceph-common ships none).
+
+    .. code-block:: yaml
+
+        /etc/ceph/ceph.conf:
+          ceph_openstack.ceph_conf_absent:
+            - client: [rbd cache, admin socket]
+    """
+    ret = _ret(name)
+    if not os.path.lexists(name):
+        ret["comment"] = f"{name} is already absent"
+        return ret
+    sections = {"global": ["fsid", "mon host"]}
+    if client:
+        sections["client"] = list(client)
+    try:
+        found = __salt__["openstack_ini.get"](name) or {}
+    except CommandExecutionError as exc:
+        return _fail(ret, str(exc))
+    left = [f"[{section}] {key}" for section, options in found.items()
+            for key in options if key not in sections.get(section, [])]
+    if left:
+        return __states__["openstack_ini.options_absent"](name, sections=sections)
+    return __states__["file.absent"](name)
+
+
 def keyring(name, client, targets, user=None, group=None, mode="0640", ceph_cluster=None):
     """
     Write the keyring of client.<client> at ``name`` with that owner and mode;
@@ -283,11 +314,12 @@ def keyring(name, client, targets, user=None, group=None, mode="0640", ceph_clus
     )
 
 
-def keyring_absent(name, client, ceph_cluster=None):
+def keyring_absent(name, client, ceph_cluster=None, reason="is marked absent in pillar"):
     """
     Remove the keyring file ``name`` of client.<client>, a client marked absent in
     pillar (``ceph_openstack:clients:<client>:absent: true``; of ``ceph_cluster``, another
-    cluster of the pillar, or None: the main one). Refused, the file kept, while this
+    cluster of the pillar, or None: the main one), or any client's on a node that leaves
+    (``reason`` says which, in a refusal). Refused, the file kept, while this
     node's cinder.conf, glance-api.conf or nova.conf still use the client as an RBD
     user (``ceph_openstack.client_uses``), also under ``test=True``: the formula leaves
     options it no longer manages (``cinder:backup: null``) as they are.
@@ -309,7 +341,7 @@ def keyring_absent(name, client, ceph_cluster=None):
     if refused:
         of = f" of cluster {ceph_cluster}" if ceph_cluster else ""
         return _fail(ret, (
-            f"{name} not removed: client.{client}{of} is marked absent in pillar, but "
+            f"{name} not removed: client.{client}{of} {reason}, but "
             f"{'; '.join(refused)}. Point that option at another client (the pillar part "
             "that set it, or the file itself) first"))
     ret = __states__["file.absent"](name)
@@ -328,13 +360,13 @@ def _pending_files():
             and result.get("changes")}
 
 
-def libvirt_secret_absent(name, uri=None):
+def libvirt_secret_absent(name, uri=None, force=False):
     """
     Undefine the libvirt secret ``name`` (a UUID), marked absent in pillar
-    (``ceph_openstack:libvirt:secrets:<name>:absent: true``): ``virtsecret.absent``,
-    which refuses, changing nothing and naming them, while libvirt domains (running or
-    only defined) use it. Where libvirt is not installed (neither libvirt-python nor
-    virsh), there is no secret to undefine.
+    (``ceph_openstack:libvirt:secrets:<name>:absent: true``) or on a node that leaves:
+    ``virtsecret.absent``, which refuses, changing nothing and naming them, while libvirt
+    domains (running or only defined) use it, unless ``force``. Where libvirt is not
+    installed (neither libvirt-python nor virsh), there is no secret to undefine.
 
     .. code-block:: yaml
 
@@ -346,6 +378,8 @@ def libvirt_secret_absent(name, uri=None):
         ret["comment"] = f"libvirt is not installed here: no secret {name.lower()} to undefine"
         return ret
     kwargs = {"uri": uri} if uri else {}
+    if force:
+        kwargs["force"] = True
     return __states__["virtsecret.absent"](name, **kwargs)
 
 

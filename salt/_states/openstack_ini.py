@@ -148,7 +148,7 @@ def options_present(name, sections, secret_keys=None, user=None, group=None, mod
     )
 
 
-def options_absent(name, sections):
+def options_absent(name, sections, drop_emptied=False):
     """
     Ensure ini keys are not set; comments and commented defaults stay.
 
@@ -156,6 +156,9 @@ def options_absent(name, sections):
         Absolute path of the ini file (a missing file has nothing to remove).
     sections
         ``{section: [key, ...]}``; every occurrence of each key is removed.
+    drop_emptied
+        Also remove a section left with nothing but blank lines, and the blank lines
+        then left at the end of the file: what ``options_present`` added comes out whole.
 
     .. code-block:: yaml
 
@@ -173,4 +176,5 @@ def options_absent(name, sections):
             "{} lost: {}",
         ),
         sections=sections,
+        drop_emptied=drop_emptied,
     )

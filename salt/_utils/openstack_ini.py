@@ -676,14 +676,38 @@ def merge(doc, sections, secret_keys=None):
     return changes
 
 
-def remove(doc, sections, secret_keys=None):
-    """Remove ``{section: [keys]}`` from ``doc``; return masked changes like :func:`merge`."""
+def remove(doc, sections, secret_keys=None, drop_emptied=False):
+    """
+    Remove ``{section: [keys]}`` from ``doc``; return masked changes like :func:`merge`.
+    With ``drop_emptied``, a section this removal leaves with nothing but blank lines goes
+    too (see :func:`_drop_emptied`): what :func:`merge` added to a file comes out whole.
+    """
     changes = {}
+    emptied = set()
     for section, key in validate_absent(sections):
         old = remove_option(doc, section, key)
         if old is not None:
             changes["{}/{}".format(section, key)] = _change(section, key, old, [], secret_keys)
+            emptied.add(section)
+    if drop_emptied:
+        _drop_emptied(doc, emptied)
     return changes
+
+
+def _drop_emptied(doc, sections):
+    """
+    Drop each block of ``sections`` that holds only blank lines, header included, then
+    the blank lines left at the end of the file: the separator :func:`_add_section` put
+    before a section it appended. A block with a comment or a key stays.
+    """
+    dropped = False
+    for section in sections:
+        for start, end in reversed(_blocks(doc, section)):
+            if all(line.kind == BLANK for line in doc.lines[start + 1:end]):
+                del doc.lines[start:end]
+                dropped = True
+    while dropped and doc.lines and doc.lines[-1].kind == BLANK:
+        doc.lines.pop()
 
 
 def _verify(doc, rendered):

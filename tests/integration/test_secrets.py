@@ -31,8 +31,9 @@ def _new_key():
 
 #: Labs of their own under the session's lab directory, laid out as the session's (roots,
 #: pillar, libvirt, a master): a package with two clusters (``clusters2-<package>``), and
-#: the SaltLabs of test_join.py (``join``) and test_saltext.py (``saltext``).
-OWN_LABS = r"/clusters2-[^/]+|/join|/saltext"
+#: the SaltLabs of test_join.py (``join``), test_saltext.py (``saltext``) and test_retire.py
+#: (``retire``, with a libvirtd of their own for two of its computes: ``retire/cmp<N>``).
+OWN_LABS = r"/clusters2-[^/]+|/join|/saltext|/retire/cmp[0-9]+|/retire"
 
 
 def _allowed(path, lab_dir):

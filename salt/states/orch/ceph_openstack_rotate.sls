@@ -17,39 +17,15 @@
     mine alone. A rotation works on one cluster: the main one, or the one named by
     ceph_openstack_rotate:cluster (its mons act; its clients are rotated). #}
 {%- from "ceph_openstack/map.jinja" import co, rotating with context %}
-{%- set t = co.targets %}
-{%- set mons = rotating.targets.mon %}
-{%- set nodes = '( ' ~ t.controller ~ ' ) or ( ' ~ t.compute ~ ' )' %}
-{%- set asked = pillar.get('ceph_openstack_rotate') or {} %}
-{%- set answering = [] %}
-{%- if not asked.get('mon') %}
-{%-   for minion, answer in (salt['saltutil.cmd'](
-                               mons, 'test.ping', tgt_type='compound',
-                               timeout=[co.rollout.timeout | int, 1] | max,
-                               gather_job_timeout=[co.rollout.gather_job_timeout | int, 1]
-                                                  | max) or {}) | dictsort %}
-{%-     if answer is mapping and answer.get('ret') is sameas true %}
-{%-       do answering.append(minion) %}
-{%-     endif %}
-{%-   endfor %}
-{%- endif %}
-{%- set acting = asked.get('mon') or (answering | first) %}
-{%- set request = {'ceph_openstack_rotate': dict(asked, mon=acting)} %}
-{#- (step, target: None for the acting mon, SLS under ceph_openstack.rotate, batch) #}
-{%- set steps = [
-      ('plan', None, 'plan', None),
-      ('ready', nodes, 'ready', None),
-      ('stage', None, 'stage', None),
-      ('controllers', t.controller, 'node', None),
-      ('computes', t.compute, 'node', co.rollout.compute_batch),
-      ('verify', nodes, 'verify', None),
-      ('commit', None, 'commit', None),
-      ('publish', mons, 'publish', None),
-      ('restart', nodes, 'restart', None),
-    ] %}
-
 {%- from "orch/preflight.jinja" import steps as preflight_steps, validate, waits,
     master_ready with context %}
+{%- from "orch/rotation.jinja" import acting_mon, rotation_steps with context %}
+{%- set t = co.targets %}
+{%- set mons = rotating.targets.mon %}
+{%- set nodes = {'controller': t.controller, 'compute': t.compute,
+                 'all': '( ' ~ t.controller ~ ' ) or ( ' ~ t.compute ~ ' )'} %}
+{%- set asked = pillar.get('ceph_openstack_rotate') or {} %}
+{%- set acting = acting_mon(mons, asked.get('mon'), waits) | trim %}
 {{ preflight_steps('ceph_openstack-rotate') }}
 {%- if not master_ready %}
 {%- elif not acting %}
@@ -61,23 +37,7 @@ ceph_openstack-rotate-mon:
     - require:
       - {{ validate }}: ceph_openstack-rotate-validate
 {%- else %}
-{%-   set previous = namespace(id='ceph_openstack-rotate-validate', module=validate) %}
-{%-   for step, tgt, sls, batch in steps %}
-
-ceph_openstack-rotate-{{ step }}:
-  ceph_openstack_rollout.state:
-    - tgt: {{ (tgt or acting) | json }}
-    - tgt_type: {{ 'compound' if tgt else 'list' }}
-    - sls: ceph_openstack.rotate.{{ sls }}
-    - pillar: {{ request | json }}
-    - timeout: {{ waits.timeout }}
-    - gather_job_timeout: {{ waits.gather_job_timeout }}
-{%-     if batch %}
-    - batch: {{ batch }}
-{%-     endif %}
-    - require:
-      - {{ previous.module }}: {{ previous.id }}
-{%-     set previous.id, previous.module = 'ceph_openstack-rotate-' ~ step,
-                                           'ceph_openstack_rollout' %}
-{%-   endfor %}
+{{- rotation_steps('ceph_openstack-rotate', nodes, mons, acting, dict(asked, mon=acting),
+                   [validate, 'ceph_openstack-rotate-validate'], waits,
+                   co.rollout.compute_batch) }}
 {%- endif %}

@@ -1,0 +1,243 @@
+"""
+Retiring nodes (orch.ceph_openstack_retire) on a lab of its own: mon1, ctl1 and three
+computes named by minion-ID targets, cmp2 and cmp3 each with a libvirtd of its own (as
+separate hosts have). Asserted from outside: Ceph (a real cephx login with the key a node
+kept), the files of each sandbox root, each libvirtd's secrets and domains.
+
+- cmp2, still named by the targets: refused, nothing changed;
+- cmp2, taken out of the targets, with a QEMU guest using the formula's secret: refused at
+  the node's check naming the guest, nothing changed; ``test=True`` changes nothing;
+- the guest gone: the key cmp2 held is rotated (its old copy no longer logs in; the
+  computes that stay hold the new one), cmp2 keeps no keyring, secret or ceph.conf, and
+  its nova.conf is the stock file again, byte for byte; a second run changes nothing;
+- cmp3, stopped for good and taken out of the targets: retired from the cluster side, its
+  keys rotated without waiting for it, the step naming it.
+"""
+
+import json
+import os
+import shutil
+import time
+
+import pytest
+import yaml
+
+from lab import proc, report
+from lab.libvirt import LibvirtLab
+from lab.salt import STOCK_CONFIGS, SaltLab, sandbox_root
+from tests.integration.test_rollout import SECRET_UUID
+
+pytestmark = pytest.mark.integration
+
+RETIRE = "orch.ceph_openstack_retire"
+MINIONS = {"mon1": ["mon"], "ctl1": ["controller"], "cmp1": ["compute"],
+           "cmp2": ["compute"], "cmp3": ["compute"]}
+GUEST = "retire-guest"
+IMAGE = "volumes/retire-probe"
+#: Waits short enough that a stopped minion costs little (a loaded lab still answers).
+WAITS = {"timeout": 20, "gather_job_timeout": 20}
+
+
+class RetireLab(SaltLab):
+    """The lab's master and minions; computes in ``own_libvirt`` use a libvirtd of their
+    own, the others the lab's."""
+
+    def __init__(self, directory, ceph, libvirt, own_libvirt):
+        super().__init__(os.path.join(directory, "salt"), ceph=ceph, libvirt=libvirt,
+                         minions=MINIONS)
+        self.own_libvirt = own_libvirt
+
+    def minion_config(self, minion_id):
+        config = super().minion_config(minion_id)
+        if minion_id in self.own_libvirt:
+            config["ceph_openstack"]["libvirt"] = {"uri": self.own_libvirt[minion_id].uri}
+        return config
+
+    def targets(self, computes):
+        """Name ``computes`` as the computes (minion IDs), as an operator edits pillar,
+        and refresh every minion's pillar."""
+        overrides = os.path.join(os.path.dirname(self.dir), "pillar", "overrides.sls")
+        os.makedirs(os.path.dirname(overrides), exist_ok=True)
+        with open(overrides, "w") as out:
+            yaml.safe_dump({"ceph_openstack": {
+                "targets": {"mon": "G@role:mon", "controller": "L@ctl1",
+                            "compute": "L@" + ",".join(computes)},
+                "rollout": WAITS}}, out)
+        self.salt("*", "saltutil.refresh_pillar", "wait=True")
+
+    def root(self, minion):
+        return sandbox_root(os.path.dirname(self.dir), minion)
+
+    def keyring(self, minion, client="cinder"):
+        return os.path.join(self.root(minion), "etc", "ceph", f"ceph.client.{client}.keyring")
+
+    def retire(self, minions, test=False, **extra):
+        """(steps by ID, seconds) of one retire orchestration."""
+        request = {"ceph_openstack_retire": dict(extra, minions=minions)}
+        args = ["state.orchestrate", RETIRE, f"pillar={json.dumps(request)}"]
+        started = time.monotonic()
+        ret = self.salt_run(*(args + (["test=True"] if test else [])))
+        return {step.id: step for step in report.steps(ret)}, time.monotonic() - started
+
+
+def failed(steps):
+    return {sid: step.comment for sid, step in steps.items() if step.result is False}
+
+
+def changes(steps):
+    """{(step, minion, state id): changes} of every state that changed or would."""
+    return {(sid, minion, state.id): state.changes
+            for sid, step in steps.items() for minion, states in step.states.items()
+            for state in states if state.changes}
+
+
+def said(steps, sid):
+    """The step's comment and every comment of its states, one text."""
+    step = steps[sid]
+    return "\n".join([step.comment] + [str(state.comment) for states in step.states.values()
+                                       for state in states])
+
+
+def key_of(ceph_lab, client="cinder"):
+    return ceph_lab.ceph("auth", "get-key", f"client.{client}", json_out=False).strip()
+
+
+def kept_copy(lab, minion, directory):
+    """A copy of a node's cinder keyring as it is now: what a retired disk keeps."""
+    path = os.path.join(directory, f"{minion}.cinder.keyring")
+    shutil.copyfile(lab.keyring(minion), path)
+    os.chmod(path, 0o600)
+    return path
+
+
+def node_state(lab, libvirt, minion):
+    """What the formula put on a node, seen from outside: its /etc/ceph files and bytes,
+    nova.conf's bytes, and its libvirtd's secrets."""
+    ceph_dir = os.path.join(lab.root(minion), "etc", "ceph")
+    files = {name: open(os.path.join(ceph_dir, name), "rb").read()
+             for name in sorted(os.listdir(ceph_dir))}
+    nova = open(os.path.join(lab.root(minion), "etc", "nova", "nova.conf"), "rb").read()
+    return files, nova, libvirt.virsh("secret-list")
+
+
+@pytest.fixture(scope="module")
+def retire_lab(lab_dir, ceph_lab):
+    directory = lab_dir / "retire"
+    shared = LibvirtLab(str(directory / "libvirt"))
+    own = {minion: LibvirtLab(str(directory / minion / "libvirt")) for minion in ("cmp2", "cmp3")}
+    lab = RetireLab(str(directory), ceph_lab, shared, own)
+    try:
+        for libvirt in [shared, *own.values()]:
+            libvirt.up()
+        lab.up(timeout=300)
+        lab.targets(["cmp1", "cmp2", "cmp3"])
+        steps = report.steps(lab.salt_run("state.orchestrate", "orch.ceph_openstack"))
+        assert all(step.result for step in steps), [(s.id, s.comment) for s in steps]
+        ceph_lab.rbd("create", "--size", "8", IMAGE, check=False)
+        yield lab
+    finally:
+        lab.down()
+        for libvirt in [shared, *own.values()]:
+            libvirt.down()
+        ceph_lab.rbd("rm", IMAGE, check=False)
+
+
+def _guest_xml(ceph_lab):
+    port = ceph_lab.mon_host.split("v1:127.0.0.1:")[1].split("]")[0]
+    return f"""<domain type='qemu'><name>{GUEST}</name><memory unit='MiB'>64</memory>
+<vcpu>1</vcpu><os><type arch='x86_64' machine='pc'>hvm</type></os><devices>
+<emulator>/usr/bin/qemu-system-x86_64</emulator>
+<disk type='network' device='disk'><driver name='qemu' type='raw'/>
+<source protocol='rbd' name='{IMAGE}'><host name='127.0.0.1' port='{port}'/></source>
+<auth username='cinder'><secret type='ceph' uuid='{SECRET_UUID}'/></auth>
+<target dev='vda' bus='virtio'/></disk></devices></domain>"""
+
+
+def test_a_compute_is_retired_after_its_guests_leave_and_its_old_key_stops_working(
+        retire_lab, ceph_lab, tmp_path):
+    lab, cmp2 = retire_lab, retire_lab.own_libvirt["cmp2"]
+    old_key = key_of(ceph_lab)
+    old_copy = kept_copy(lab, "cmp2", tmp_path)
+    before = node_state(lab, cmp2, "cmp2")
+    assert SECRET_UUID in before[2] and "ceph.client.cinder.keyring" in before[0]
+
+    # Still named by the targets: refused before anything.
+    steps, _ = lab.retire(["cmp2"])
+    assert list(steps) == ["retire"], steps
+    assert ("cmp2 is still named by ceph_openstack:targets:compute (L@cmp1,cmp2,cmp3)"
+            in steps["retire"].comment)
+    assert key_of(ceph_lab) == old_key and node_state(lab, cmp2, "cmp2") == before
+
+    # Out of the targets, with a guest whose disk uses the formula's secret: refused at
+    # the node's check, naming it; nothing changed.
+    lab.targets(["cmp1", "cmp3"])
+    xml = tmp_path / "guest.xml"
+    xml.write_text(_guest_xml(ceph_lab))
+    cmp2.virsh("define", str(xml))
+    try:
+        if os.path.exists("/usr/bin/qemu-system-x86_64"):
+            cmp2.virsh("start", "--paused", GUEST, timeout=60)  # a real QEMU guest
+        steps, _ = lab.retire(["cmp2"])
+        assert "retire-ready" in failed(steps), failed(steps)
+        assert (f"on cmp2, domains {GUEST} use libvirt secret {SECRET_UUID} (client.cinder)"
+                in said(steps, "retire-ready"))
+        assert "retire-ceph-plan" in failed(steps)  # not run
+        assert key_of(ceph_lab) == old_key and node_state(lab, cmp2, "cmp2") == before
+    finally:
+        cmp2.virsh("destroy", GUEST, check=False)
+        cmp2.virsh("undefine", GUEST, check=False)
+
+    # test=True predicts and changes nothing.
+    steps, _ = lab.retire(["cmp2"], test=True)
+    assert not failed(steps), failed(steps)
+    predicted = changes(steps)
+    assert ("retire-node", "cmp2", "ceph_openstack-retire-keyring-cinder") in predicted
+    assert ("retire-node", "cmp2", "ceph_openstack-retire-secret-cinder") in predicted
+    assert key_of(ceph_lab) == old_key and node_state(lab, cmp2, "cmp2") == before
+
+    steps, seconds = lab.retire(["cmp2"])
+    print(f"retiring one compute took {seconds:.0f} s")
+    assert not failed(steps), failed(steps)
+    assert [sid for sid in steps if sid.startswith("retire-ceph-")] == [
+        f"retire-ceph-{step}" for step in ("plan", "ready", "stage", "controllers", "computes",
+                                           "verify", "commit", "publish", "restart")]
+    new_key = key_of(ceph_lab)
+    assert new_key != old_key
+    assert not ceph_lab.logs_in("client.cinder", old_copy)  # the copy the disk kept
+    for minion in ("ctl1", "cmp1", "cmp3"):
+        assert f"key = {new_key}" in open(lab.keyring(minion)).read(), minion
+        assert ceph_lab.logs_in("client.cinder", lab.keyring(minion)), minion
+    assert new_key == lab.libvirt.virsh("secret-get-value", SECRET_UUID).strip()
+    files, nova, secrets = node_state(lab, cmp2, "cmp2")
+    assert files == {} and SECRET_UUID not in secrets
+    assert nova == open(os.path.join(STOCK_CONFIGS, "nova.conf"), "rb").read()
+    # Only cinder's key was held there: glance's is untouched.
+    assert "retire-ceph-plan" in steps and "client.glance" not in said(steps, "retire-ceph-plan")
+
+    after = node_state(lab, cmp2, "cmp2")
+    steps, _ = lab.retire(["cmp2"])
+    assert not failed(steps), failed(steps)
+    assert changes(steps) == {}
+    assert not [sid for sid in steps if sid.startswith("retire-ceph-")]
+    assert key_of(ceph_lab) == new_key and node_state(lab, cmp2, "cmp2") == after
+
+
+def test_a_node_gone_for_good_is_retired_from_the_cluster_side(retire_lab, ceph_lab, tmp_path):
+    lab = retire_lab
+    old_key = key_of(ceph_lab)
+    old_copy = kept_copy(lab, "cmp3", tmp_path)
+    lab.minions.pop("cmp3")
+    lab.targets(["cmp1"])
+    proc.stop_all(lab.piddir, names=["salt-minion-cmp3"])
+
+    steps, seconds = lab.retire(["cmp3"])
+    print(f"retiring a node that does not answer took {seconds:.0f} s")
+    assert not failed(steps), failed(steps)
+    assert "retire-node" not in steps and "retire-ready" not in steps
+    assert steps["retire-offline"].comment.startswith("cmp3 did not answer in 40 s")
+    new_key = key_of(ceph_lab)
+    assert new_key != old_key
+    assert not ceph_lab.logs_in("client.cinder", old_copy)
+    assert open(lab.keyring("cmp3")).read() == open(old_copy).read()  # nothing waited for
+    for minion in ("ctl1", "cmp1"):
+        assert ceph_lab.logs_in("client.cinder", lab.keyring(minion)), minion
