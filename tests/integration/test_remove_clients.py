@@ -22,6 +22,7 @@ import pytest
 
 from tests.integration.conftest import MINIONS
 from tests.integration.test_rollout import by_state, changed, orchestrate, snapshot
+from tests.support.guests import rbd_guest_xml
 
 OLD = "cinder-backup"
 NEW = "backup2"
@@ -153,17 +154,6 @@ def test_a_client_still_used_is_refused_then_withdrawn_everywhere(
     assert snapshot(ceph_lab, libvirt_lab, sandbox) == before
 
 
-def _domain_xml():
-    """A libvirt domain (only defined, never started) whose disk uses the secret."""
-    return f"""<domain type='qemu'><name>{GUEST}</name><memory unit='MiB'>64</memory>
-<os><type arch='x86_64' machine='pc'>hvm</type></os><devices>
-<emulator>/usr/bin/qemu-system-x86_64</emulator>
-<disk type='network' device='disk'><driver name='qemu' type='raw'/>
-<source protocol='rbd' name='volumes/{GUEST}'><host name='127.0.0.1' port='6789'/></source>
-<auth username='{RETIRED}'><secret type='ceph' uuid='{RETIRED_UUID}'/></auth>
-<target dev='vda' bus='virtio'/></disk></devices></domain>"""
-
-
 def test_a_secret_a_domain_uses_is_kept_and_nothing_is_deleted(
         rolled_out, salt_run_cli, salt_cli, lab_pillar, ceph_lab, libvirt_lab, sandbox,
         tmp_path):
@@ -179,7 +169,7 @@ def test_a_secret_a_domain_uses_is_kept_and_nothing_is_deleted(
     assert RETIRED_UUID in libvirt_lab.virsh("secret-list")
 
     xml = tmp_path / "domain.xml"
-    xml.write_text(_domain_xml())
+    xml.write_text(rbd_guest_xml(GUEST, f"volumes/{GUEST}", RETIRED, RETIRED_UUID))
     libvirt_lab.virsh("define", str(xml))
     try:
         apply_pillar(salt_cli, lab_pillar, {"ceph_openstack": {

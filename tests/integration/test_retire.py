@@ -26,6 +26,7 @@ from lab import proc, report
 from lab.libvirt import LibvirtLab
 from lab.salt import STOCK_CONFIGS, SaltLab, sandbox_root
 from tests.integration.test_rollout import SECRET_UUID
+from tests.support.guests import mon_port, rbd_guest_xml
 
 pytestmark = pytest.mark.integration
 
@@ -142,17 +143,6 @@ def retire_lab(lab_dir, ceph_lab):
         ceph_lab.rbd("rm", IMAGE, check=False)
 
 
-def _guest_xml(ceph_lab):
-    port = ceph_lab.mon_host.split("v1:127.0.0.1:")[1].split("]")[0]
-    return f"""<domain type='qemu'><name>{GUEST}</name><memory unit='MiB'>64</memory>
-<vcpu>1</vcpu><os><type arch='x86_64' machine='pc'>hvm</type></os><devices>
-<emulator>/usr/bin/qemu-system-x86_64</emulator>
-<disk type='network' device='disk'><driver name='qemu' type='raw'/>
-<source protocol='rbd' name='{IMAGE}'><host name='127.0.0.1' port='{port}'/></source>
-<auth username='cinder'><secret type='ceph' uuid='{SECRET_UUID}'/></auth>
-<target dev='vda' bus='virtio'/></disk></devices></domain>"""
-
-
 def test_a_compute_is_retired_after_its_guests_leave_and_its_old_key_stops_working(
         retire_lab, ceph_lab, tmp_path):
     lab, cmp2 = retire_lab, retire_lab.own_libvirt["cmp2"]
@@ -172,7 +162,7 @@ def test_a_compute_is_retired_after_its_guests_leave_and_its_old_key_stops_worki
     # the node's check, naming it; nothing changed.
     lab.targets(["cmp1", "cmp3"])
     xml = tmp_path / "guest.xml"
-    xml.write_text(_guest_xml(ceph_lab))
+    xml.write_text(rbd_guest_xml(GUEST, IMAGE, "cinder", SECRET_UUID, mon_port(ceph_lab)))
     cmp2.virsh("define", str(xml))
     try:
         if os.path.exists("/usr/bin/qemu-system-x86_64"):

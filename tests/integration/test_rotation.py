@@ -22,6 +22,7 @@ from tests.integration.test_faults import (assert_later_steps_skipped, chattr, f
 from tests.integration.test_rollout import SECRET_UUID, changed, orch_steps, orchestrate
 from tests.integration.test_secrets import _allowed, _text_to_scan
 from tests.support.argv_recorder import find_secret, record_argv
+from tests.support.guests import mon_port, rbd_guest_xml
 from tests.unit.test_cephauth import AES256K_KEY
 
 ROTATE = "orch.ceph_openstack_rotate"
@@ -342,22 +343,12 @@ def _upgraded_tentacle(ceph_lab, salt_run_cli, clients):
 GUEST = "rotation-guest"
 
 
-def _guest_xml(ceph_lab):
-    port = ceph_lab.mon_host.split("v1:127.0.0.1:")[1].split("]")[0]
-    return f"""<domain type='qemu'><name>{GUEST}</name><memory unit='MiB'>64</memory>
-<vcpu>1</vcpu><os><type arch='x86_64' machine='pc'>hvm</type></os><devices>
-<emulator>/usr/bin/qemu-system-x86_64</emulator>
-<disk type='network' device='disk'><driver name='qemu' type='raw'/>
-<source protocol='rbd' name='volumes/rotation-probe'><host name='127.0.0.1' port='{port}'/>
-</source><auth username='cinder'><secret type='ceph' uuid='{SECRET_UUID}'/></auth>
-<target dev='vda' bus='virtio'/></disk></devices></domain>"""
-
-
 def _start_guest(libvirt_lab, tmp_path, ceph_lab):
     """A real QEMU guest (paused: no CPU spent) whose disk is an RBD image opened with
     client.cinder's key from the libvirt secret."""
     xml = tmp_path / "guest.xml"
-    xml.write_text(_guest_xml(ceph_lab))
+    xml.write_text(rbd_guest_xml(GUEST, "volumes/rotation-probe", "cinder", SECRET_UUID,
+                                 mon_port(ceph_lab)))
     libvirt_lab.virsh("define", str(xml))
     libvirt_lab.virsh("start", "--paused", GUEST, timeout=60)
 
