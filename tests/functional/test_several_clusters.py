@@ -50,11 +50,11 @@ def pillar_file(tmp_path):
 def node(minion_opts, tmp_path, pillar_file):
     """A function giving the low chunks, by state ID, of a node with ``roles`` and
     ``grains`` (one loader per node: Salt 3006's modules keep their first grains)."""
-    def render(roles, pillar=None, **grains):
+    def render(roles, pillar=None, sls="ceph_openstack", **grains):
         loaders = formula_loaders(minion_opts, tmp_path / "pillar", pillar_file)
         loaders.grains.update(grains)
         kwargs = {"pillar": pillar} if pillar else {}
-        return {chunk["__id__"]: chunk for chunk in low_chunks(loaders, roles, **kwargs)}
+        return {chunk["__id__"]: chunk for chunk in low_chunks(loaders, roles, sls, **kwargs)}
     return render
 
 
@@ -176,3 +176,39 @@ def test_a_mon_no_cluster_names_fails_saying_why(node):
                                                          "ceph_openstack-client-"))]
     assert chunks["ceph_openstack-mon-cluster"]["fun"] == "fail_without_changes"
     assert "no cluster's targets:mon names it" in chunks["ceph_openstack-mon-cluster"]["name"]
+
+
+def test_a_retiring_node_loses_what_the_formula_wrote_there_on_every_cluster(node):
+    """ceph_openstack.retire.node on a node that has left the targets and lost its roles:
+    every keyring of both clusters, both secrets, each cluster's ceph.conf options, and
+    exactly the ini keys a controller and a compute get written."""
+    written = node(["controller", "compute"])
+    chunks = node([], sls="ceph_openstack.retire.node", pillar={
+        "ceph_openstack_retire": {"minions": ["cmp3"], "force": True}})
+    keyrings = {c["name"]: (c["client"], c.get("ceph_cluster")) for sid, c in chunks.items()
+                if sid.startswith("ceph_openstack-retire-keyring-")}
+    assert keyrings == {
+        f"/etc/ceph/{cluster}.client.{client}.keyring": (client, arg)
+        for cluster, arg in (("ceph", None), ("dr", "dr"))
+        for client in ("cinder", "glance", "cinder-backup")}
+    assert all(chunk["fun"] == "keyring_absent" for sid, chunk in chunks.items()
+               if sid.startswith("ceph_openstack-retire-keyring-"))
+    secrets = {c["name"]: c.get("force") for sid, c in chunks.items()
+               if sid.startswith("ceph_openstack-retire-secret-")}
+    assert secrets == {"691c3607-7ca3-433a-a0c0-5805cea8afa0": True, DR_UUID: True}
+    confs = {c["name"]: c["client"] for sid, c in chunks.items()
+             if sid.startswith("ceph_openstack-retire-ceph-conf")}
+    assert set(confs) == {"/etc/ceph/ceph.conf", "/etc/ceph/dr.conf"}
+    assert "keyring" in confs["/etc/ceph/dr.conf"]
+    assert "keyring" not in confs["/etc/ceph/ceph.conf"] and "admin socket" in confs[
+        "/etc/ceph/ceph.conf"]
+    for part in ("cinder", "glance", "nova"):
+        removed = chunks[f"ceph_openstack-retire-{part}-conf"]
+        present = written[f"ceph_openstack-{part}-conf"]
+        assert removed["name"] == present["name"] and removed["drop_emptied"] is True
+        assert {section: sorted(keys) for section, keys in removed["sections"].items()} == {
+            section: sorted(options) for section, options in present["sections"].items()}
+    # The options and secrets go before the keyrings: a keyring still named stays.
+    requisites = chunks["ceph_openstack-retire-keyring-cinder@dr"]["require"]
+    assert {"openstack_ini": "ceph_openstack-retire-nova-conf"} in requisites
+    assert {"ceph_openstack": "ceph_openstack-retire-secret-cinder"} in requisites

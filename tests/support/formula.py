@@ -31,9 +31,9 @@ def formula_loaders(minion_opts, pillar_root, pillar_sls=None):
     return Loaders(dict(minion_opts, pillar_roots={"base": [str(pillar_root)]}))
 
 
-def low_chunks(loaders, roles=None, **kwargs):
+def low_chunks(loaders, roles=None, sls="ceph_openstack", **kwargs):
     """
-    The low chunks of ``ceph_openstack`` in execution order (``state.show_low_sls``) on a
+    The low chunks of ``sls`` in execution order (``state.show_low_sls``) on a
     node with grain ``role`` = ``roles`` (unchanged when None); ``kwargs`` go to
     ``show_low_sls`` (e.g. ``pillar={...}`` as an override). Fails on any render or
     compiler error, showing Salt's messages.
@@ -41,7 +41,7 @@ def low_chunks(loaders, roles=None, **kwargs):
     if roles is not None:
         # Salt's loader reads static grains only from a config file; set the role directly.
         loaders.grains["role"] = roles
-    chunks = loaders.modules.state.show_low_sls("ceph_openstack", **kwargs)
+    chunks = loaders.modules.state.show_low_sls(sls, **kwargs)
     assert isinstance(chunks, list) and all(isinstance(chunk, dict) for chunk in chunks), \
         chunks  # errors come back as a list of strings
     return sorted(chunks, key=lambda chunk: chunk["order"])
