@@ -204,6 +204,7 @@ def test_a_function_step_that_ran_everywhere(cmd, expected, opts):
 
 ORCH_FILES = ["salt/states/orch/ceph_openstack.sls", "salt/states/orch/ceph_openstack_rotate.sls",
               "salt/states/orch/ceph_openstack_retire.sls", "salt/states/orch/rotation.jinja",
+              "salt/states/orch/ceph_openstack_join.sls",
               "salt/states/orch/preflight.jinja"]
 
 

@@ -14,15 +14,23 @@
 {%- set t = co.targets %}
 {%- set minion = (pillar.get('ceph_openstack_join') or {}).get('minion') | string %}
 {%- set clients = '( ' ~ t.controller ~ ' ) or ( ' ~ t.compute ~ ' )' %}
+{#- Each step waits for slow nodes as the rollout's do (orch/preflight.jinja), run by the
+    master's ceph_openstack_rollout (salt-run saltutil.sync_all once). #}
+{%- set waits = {'timeout': [co.rollout.timeout | int, 1] | max,
+                 'gather_job_timeout': [co.rollout.gather_job_timeout | int, 1] | max} %}
 {%- set named = {} %}
 {%- if minion | regex_match('^([A-Za-z0-9_.-]+)$') %}
 {%-   do named.update(salt['saltutil.cmd']('( ' ~ clients ~ ' ) and L@' ~ minion, 'test.ping',
-                                           tgt_type='compound') or {}) %}
+                                           tgt_type='compound', timeout=waits.timeout,
+                                           gather_job_timeout=waits.gather_job_timeout)
+                      or {}) %}
 {%- endif %}
 {%- set answer = {} %}
 {%- if minion in named %}
 {%-   do answer.update((salt['saltutil.cmd'](minion, 'ceph_openstack.missing_keys',
-                                             tgt_type='list') or {}).get(minion) or {}) %}
+                                             tgt_type='list', timeout=waits.timeout,
+                                             gather_job_timeout=waits.gather_job_timeout)
+                        or {}).get(minion) or {}) %}
 {%- endif %}
 {#- A minion without the formula's modules yet (not synced) answers with an error, not a
     list: it is treated as missing every key. #}
@@ -46,15 +54,17 @@ ceph_openstack_join:
 {#- On the file_roots route a new minion has no synced modules yet (nor, on a fresh fleet,
     the mons): sync both first (on the package route there is nothing to copy). #}
 ceph_openstack_join-sync:
-  salt.function:
+  ceph_openstack_rollout.function:
     - name: saltutil.sync_all
     - tgt: {{ ('( ' ~ mon_target ~ ' ) or L@' ~ minion) | json }}
     - tgt_type: compound
+    - timeout: {{ waits.timeout }}
+    - gather_job_timeout: {{ waits.gather_job_timeout }}
     - kwarg:
         refresh: true
 
 ceph_openstack_join-mon:
-  salt.state:
+  ceph_openstack_rollout.state:
     - name: {{ ('publish the keys ' ~ minion ~ ' cannot read: '
                 ~ (missing | join(', ') if missing else 'all')) | json }}
     - tgt: {{ mon_target | json }}
@@ -62,14 +72,18 @@ ceph_openstack_join-mon:
     - sls: ceph_openstack
     - batch: 1
     - queue: True
+    - timeout: {{ waits.timeout }}
+    - gather_job_timeout: {{ waits.gather_job_timeout }}
     - require:
-      - salt: ceph_openstack_join-sync
+      - ceph_openstack_rollout: ceph_openstack_join-sync
 
 ceph_openstack_join-highstate:
-  salt.state:
+  ceph_openstack_rollout.state:
     - tgt: {{ minion | json }}
     - highstate: True
     - queue: True
+    - timeout: {{ waits.timeout }}
+    - gather_job_timeout: {{ waits.gather_job_timeout }}
     - require:
-      - salt: ceph_openstack_join-mon
+      - ceph_openstack_rollout: ceph_openstack_join-mon
 {%- endif %}
