@@ -159,7 +159,6 @@ def _clone_check(lab):
     if clone.returncode:
         raise StepFailed(f"rbd clone images/{image_id}@snap as client.cinder: "
                          f"{_one_line(clone.stderr)}", lab.ceph.logdir)
-    lab.salt.salt_run("saltutil.sync_runners")
     check = lab.salt.salt_run("cephimage.clone_check", image_id)
     check = check.get("return", check) if isinstance(check, dict) else check
     print(f"  glance image {image_id}: {images[0].get('direct_url')}")
