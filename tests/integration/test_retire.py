@@ -5,8 +5,9 @@ separate hosts have). Asserted from outside: Ceph (a real cephx login with the k
 kept), the files of each sandbox root, each libvirtd's secrets and domains.
 
 - cmp2, still named by the targets: refused, nothing changed;
-- cmp2, taken out of the targets, with a QEMU guest using the formula's secret: refused at
-  the node's check naming the guest, nothing changed; ``test=True`` changes nothing;
+- cmp2, taken out of the targets, with a QEMU guest using the formula's secret (paused;
+  only defined on Tentacle): refused at the node's check naming the guest, nothing
+  changed; ``test=True`` changes nothing;
 - the guest gone: the key cmp2 held is rotated (its old copy no longer logs in; the
   computes that stay hold the new one), cmp2 keeps no keyring, secret or ceph.conf, and
   its nova.conf is the stock file again, byte for byte; a second run changes nothing;
@@ -144,7 +145,7 @@ def retire_lab(lab_dir, ceph_lab):
 
 
 def test_a_compute_is_retired_after_its_guests_leave_and_its_old_key_stops_working(
-        retire_lab, ceph_lab, tmp_path):
+        retire_lab, ceph_lab, ceph_release, tmp_path):
     lab, cmp2 = retire_lab, retire_lab.own_libvirt["cmp2"]
     old_key = key_of(ceph_lab)
     old_copy = kept_copy(lab, "cmp2", tmp_path)
@@ -165,8 +166,10 @@ def test_a_compute_is_retired_after_its_guests_leave_and_its_old_key_stops_worki
     xml.write_text(rbd_guest_xml(GUEST, IMAGE, "cinder", SECRET_UUID, mon_port(ceph_lab)))
     cmp2.virsh("define", str(xml))
     try:
-        if os.path.exists("/usr/bin/qemu-system-x86_64"):
-            cmp2.virsh("start", "--paused", GUEST, timeout=60)  # a real QEMU guest
+        # A real QEMU guest where one can run: the host's QEMU links the host's librbd,
+        # which cannot use Tentacle's AES256K keys (there the domain is only defined).
+        if os.path.exists("/usr/bin/qemu-system-x86_64") and ceph_release != "tentacle":
+            cmp2.virsh("start", "--paused", GUEST, timeout=60)
         steps, _ = lab.retire(["cmp2"])
         assert "retire-ready" in failed(steps), failed(steps)
         assert (f"on cmp2, domains {GUEST} use libvirt secret {SECRET_UUID} (client.cinder)"
