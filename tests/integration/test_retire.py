@@ -11,8 +11,10 @@ kept), the files of each sandbox root, each libvirtd's secrets and domains.
 - the guest gone: the key cmp2 held is rotated (its old copy no longer logs in; the
   computes that stay hold the new one), cmp2 keeps no keyring, secret or ceph.conf, and
   its nova.conf is the stock file again, byte for byte; a second run changes nothing;
-- cmp3, stopped for good and taken out of the targets: retired from the cluster side, its
-  keys rotated without waiting for it, the step naming it.
+- cmp3, stopped for good, with cmp1, the last compute: refused while the compute target
+  matches no minion, unless the request says they were the last (``last``); then cmp3 is
+  retired from the cluster side, its keys rotated without waiting for it, the step naming
+  it, and cmp1 cleaned; the rotation has no computes step.
 """
 
 import json
@@ -56,14 +58,15 @@ class RetireLab(SaltLab):
         return config
 
     def targets(self, computes):
-        """Name ``computes`` as the computes (minion IDs), as an operator edits pillar,
-        and refresh every minion's pillar."""
+        """Name ``computes`` as the computes (minion IDs, or a compound target), as an
+        operator edits pillar, and refresh every minion's pillar."""
         overrides = os.path.join(os.path.dirname(self.dir), "pillar", "overrides.sls")
         os.makedirs(os.path.dirname(overrides), exist_ok=True)
         with open(overrides, "w") as out:
             yaml.safe_dump({"ceph_openstack": {
                 "targets": {"mon": "G@role:mon", "controller": "L@ctl1",
-                            "compute": "L@" + ",".join(computes)},
+                            "compute": computes if isinstance(computes, str)
+                                       else "L@" + ",".join(computes)},
                 "rollout": WAITS}}, out)
         self.salt("*", "saltutil.refresh_pillar", "wait=True")
 
@@ -215,22 +218,34 @@ def test_a_compute_is_retired_after_its_guests_leave_and_its_old_key_stops_worki
     assert key_of(ceph_lab) == new_key and node_state(lab, cmp2, "cmp2") == after
 
 
-def test_a_node_gone_for_good_is_retired_from_the_cluster_side(retire_lab, ceph_lab, tmp_path):
+def test_a_node_gone_for_good_and_the_last_compute_are_retired(retire_lab, ceph_lab, tmp_path):
     lab = retire_lab
     old_key = key_of(ceph_lab)
-    old_copy = kept_copy(lab, "cmp3", tmp_path)
+    copies = {minion: kept_copy(lab, minion, tmp_path) for minion in ("cmp1", "cmp3")}
     lab.minions.pop("cmp3")
-    lab.targets(["cmp1"])
     proc.stop_all(lab.piddir, names=["salt-minion-cmp3"])
+    # No compute stays: the computes are those of the grain, less the three retired ones
+    # (which still carry it).
+    leaving = "G@role:compute and not L@cmp1,cmp2,cmp3"
+    lab.targets(leaving)
 
-    steps, seconds = lab.retire(["cmp3"])
-    print(f"retiring a node that does not answer took {seconds:.0f} s")
+    steps, _ = lab.retire(["cmp1", "cmp3"])
+    assert list(steps) == ["retire"], steps
+    assert (f"ceph_openstack:targets:compute ({leaving}) matches no minion: no compute would "
+            "get the new keys" in steps["retire"].comment)
+    assert key_of(ceph_lab) == old_key
+
+    steps, seconds = lab.retire(["cmp1", "cmp3"], last=True)
+    print(f"retiring the last compute and a node that does not answer took {seconds:.0f} s")
     assert not failed(steps), failed(steps)
-    assert "retire-node" not in steps and "retire-ready" not in steps
+    assert "retire-ceph-computes" not in steps and "retire-ceph-controllers" in steps
     assert steps["retire-offline"].comment.startswith("cmp3 did not answer in 40 s")
+    assert list(steps["retire-node"].states) == ["cmp1"]
     new_key = key_of(ceph_lab)
     assert new_key != old_key
-    assert not ceph_lab.logs_in("client.cinder", old_copy)
-    assert open(lab.keyring("cmp3")).read() == open(old_copy).read()  # nothing waited for
-    for minion in ("ctl1", "cmp1"):
-        assert ceph_lab.logs_in("client.cinder", lab.keyring(minion)), minion
+    for minion, copy in copies.items():
+        assert not ceph_lab.logs_in("client.cinder", copy), minion
+    assert open(lab.keyring("cmp3")).read() == open(copies["cmp3"]).read()  # nothing waited for
+    assert not os.path.exists(lab.keyring("cmp1"))
+    assert SECRET_UUID not in lab.libvirt.virsh("secret-list")
+    assert ceph_lab.logs_in("client.cinder", lab.keyring("ctl1"))

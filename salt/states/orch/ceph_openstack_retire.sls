@@ -5,7 +5,9 @@
     A controller or compute leaves: the keys it held are rotated on each cluster, then
     everything the formula put on it is taken out. Refused, changing nothing, while a
     minion is still named by a target of the pillar (a later highstate or rollout would
-    give it the new keys: take it out first), is a mon, or has no accepted key here.
+    give it the new keys: take it out first), is a mon, or has no accepted key here, and
+    while the controller or compute target matches no minion at all, unless
+    ceph_openstack_retire:last says the retiring minions were the last of that role.
 
     sync and validate the fleet (orch/preflight.jinja) -> the retiring minions that answer
     (in rollout:timeout + rollout:gather_job_timeout): synced, then each checks that no
@@ -36,10 +38,10 @@
                          ~ 'IDs, e.g. {"ceph_openstack_retire": {"minions": ["cmp3"]}}') %}
 {%-   set minions = [] %}
 {%- endif %}
-{%- if request.get('force', false) is not sameas true
-       and request.get('force', false) is not sameas false %}
-{%-   do problems.append('ceph_openstack_retire:force must be true or false') %}
-{%- endif %}
+{%- for flag in ['force', 'last'] if request.get(flag, false) is not sameas true
+                                    and request.get(flag, false) is not sameas false %}
+{%-   do problems.append('ceph_openstack_retire:' ~ flag ~ ' must be true or false') %}
+{%- endfor %}
 {%- set match = salt['ceph_openstack_rollout.matched'] %}
 {%- if minions %}
 {%-   set known = match(minions | join(','), 'list') %}
@@ -72,6 +74,27 @@
 {%-     endfor %}
 {%-   endfor %}
 {%- endif %}
+
+{#- The fleet that stays: a role whose target matches no minion gets no rotation step, but
+    only when the request says the retiring minions were the last of it (a mistyped target
+    would otherwise leave every node of that role with a dead key). #}
+{%- set t = co.targets %}
+{%- set nodes = {'controller': t.controller, 'compute': t.compute} %}
+{%- for role in ['controller', 'compute'] if minions and not match(t[role]) %}
+{%-   if request.get('last') is sameas true %}
+{%-     do nodes.update({role: ''}) %}
+{%-   else %}
+{%-     do problems.append('ceph_openstack:targets:' ~ role ~ ' (' ~ t[role] ~ ') matches no '
+                           ~ 'minion: no ' ~ role ~ ' would get the new keys. Fix the target, '
+                           ~ 'or, when the minions you retire were the last ' ~ role ~ 's, '
+                           ~ 'say so: "last": true') %}
+{%-   endif %}
+{%- endfor %}
+{%- set staying = [] %}
+{%- for role in ['controller', 'compute'] if nodes[role] %}
+{%-   do staying.append('( ' ~ nodes[role] ~ ' )') %}
+{%- endfor %}
+{%- do nodes.update({'all': staying | join(' or ')}) %}
 
 {%- if problems %}
 ceph_openstack-retire:
@@ -125,9 +148,6 @@ ceph_openstack-retire:
 {%-       endif %}
 {%-     endfor %}
 {%-   endif %}
-{%-   set t = co.targets %}
-{%-   set nodes = {'controller': t.controller, 'compute': t.compute,
-                   'all': '( ' ~ t.controller ~ ' ) or ( ' ~ t.compute ~ ' )'} %}
 {%-   set pass_on = {'ceph_openstack_retire': request} %}
 {{ preflight_steps('ceph_openstack-retire') }}
 {%-   if master_ready %}
