@@ -56,8 +56,11 @@
 {%-   for name, on in clusters.items() %}
 {%-     for role in ['mon', 'controller', 'compute'] %}
 {%-       set tgt = on.targets[role] %}
-{%-       set key = ('ceph_openstack:' if on.main or role != 'mon'
-                     else 'ceph_openstack:clusters:' ~ name ~ ':') ~ 'targets:' ~ role %}
+{#-       Another cluster's own target (its mons, or a role it overrides) is named under
+          ceph_openstack:clusters:<name>. #}
+{%-       set own = not on.main and (role == 'mon' or tgt != co.targets[role]) %}
+{%-       set key = ('ceph_openstack:clusters:' ~ name ~ ':' if own else 'ceph_openstack:')
+                    ~ 'targets:' ~ role %}
 {%-       if (key, tgt) not in seen %}
 {%-         do seen.append((key, tgt)) %}
 {%-         for minion in match('( ' ~ tgt ~ ' ) and L@' ~ minions | join(','))
