@@ -1,16 +1,18 @@
 """
-Retiring nodes (orch.ceph_openstack_retire) on a lab of its own: mon1, ctl1 and three
+Retiring nodes (orch.ceph_openstack_retire) on a lab of its own with two Ceph clusters
+(the project's two-cluster pillar: mon2 is the mon of ``dr``): mon1, ctl1 and three
 computes named by minion-ID targets, cmp2 and cmp3 each with a libvirtd of its own (as
-separate hosts have). Asserted from outside: Ceph (a real cephx login with the key a node
-kept), the files of each sandbox root, each libvirtd's secrets and domains.
+separate hosts have). Asserted from outside: each cluster (a real cephx login with the key
+a node kept), the files of each sandbox root, each libvirtd's secrets and domains.
 
 - cmp2, still named by the targets: refused, nothing changed;
 - cmp2, taken out of the targets, with a QEMU guest using the formula's secret (paused;
   only defined on Tentacle): refused at the node's check naming the guest, nothing
   changed; ``test=True`` changes nothing;
-- the guest gone: the key cmp2 held is rotated (its old copy no longer logs in; the
-  computes that stay hold the new one), cmp2 keeps no keyring, secret or ceph.conf, and
-  its nova.conf is the stock file again, byte for byte; a second run changes nothing;
+- the guest gone: the keys cmp2 held are rotated on both clusters (its old copies no
+  longer log in; the nodes that stay hold the new ones), cmp2 keeps no keyring, secret or
+  ceph.conf of either, and its nova.conf is the stock file again, byte for byte; a second
+  run changes nothing;
 - cmp3, stopped for good, with cmp1, the last compute: refused while the compute target
   matches no minion, unless the request says they were the last (``last``); then cmp3 is
   retired from the cluster side, its keys rotated without waiting for it, the step naming
@@ -27,7 +29,7 @@ import yaml
 
 from lab import proc, report
 from lab.libvirt import LibvirtLab
-from lab.salt import STOCK_CONFIGS, SaltLab, sandbox_root
+from lab.salt import PROJECT, STOCK_CONFIGS, SaltLab, sandbox_root
 from tests.integration.test_rollout import SECRET_UUID
 from tests.support.guests import mon_port, rbd_guest_xml
 
@@ -36,6 +38,9 @@ pytestmark = pytest.mark.integration
 RETIRE = "orch.ceph_openstack_retire"
 MINIONS = {"mon1": ["mon"], "ctl1": ["controller"], "cmp1": ["compute"],
            "cmp2": ["compute"], "cmp3": ["compute"]}
+#: The second cluster's libvirt secret (the project's pillar/two_clusters.sls).
+with open(os.path.join(PROJECT, "pillar", "two_clusters.sls")) as _two:
+    DR_UUID = yaml.safe_load(_two)["ceph_openstack"]["libvirt"]["secrets"]["cinder-dr"]["uuid"]
 GUEST = "retire-guest"
 IMAGE = "volumes/retire-probe"
 #: Waits short enough that a stopped minion costs little (a loaded lab still answers).
@@ -46,9 +51,9 @@ class RetireLab(SaltLab):
     """The lab's master and minions; computes in ``own_libvirt`` use a libvirtd of their
     own, the others the lab's."""
 
-    def __init__(self, directory, ceph, libvirt, own_libvirt):
-        super().__init__(os.path.join(directory, "salt"), ceph=ceph, libvirt=libvirt,
-                         minions=MINIONS)
+    def __init__(self, directory, ceph, ceph2, libvirt, own_libvirt):
+        super().__init__(os.path.join(directory, "salt"), ceph=ceph, ceph2=ceph2,
+                         libvirt=libvirt, minions=MINIONS)
         self.own_libvirt = own_libvirt
 
     def minion_config(self, minion_id):
@@ -64,7 +69,7 @@ class RetireLab(SaltLab):
         os.makedirs(os.path.dirname(overrides), exist_ok=True)
         with open(overrides, "w") as out:
             yaml.safe_dump({"ceph_openstack": {
-                "targets": {"mon": "G@role:mon", "controller": "L@ctl1",
+                "targets": {"controller": "L@ctl1",
                             "compute": computes if isinstance(computes, str)
                                        else "L@" + ",".join(computes)},
                 "rollout": WAITS}}, out)
@@ -73,8 +78,9 @@ class RetireLab(SaltLab):
     def root(self, minion):
         return sandbox_root(os.path.dirname(self.dir), minion)
 
-    def keyring(self, minion, client="cinder"):
-        return os.path.join(self.root(minion), "etc", "ceph", f"ceph.client.{client}.keyring")
+    def keyring(self, minion, client="cinder", cluster="ceph"):
+        return os.path.join(self.root(minion), "etc", "ceph",
+                            f"{cluster}.client.{client}.keyring")
 
     def retire(self, minions, test=False, **extra):
         """(steps by ID, seconds) of one retire orchestration."""
@@ -104,13 +110,14 @@ def said(steps, sid):
 
 
 def key_of(ceph_lab, client="cinder"):
+    """client.<client>'s key, asked of the cluster."""
     return ceph_lab.ceph("auth", "get-key", f"client.{client}", json_out=False).strip()
 
 
-def kept_copy(lab, minion, directory):
+def kept_copy(lab, minion, directory, cluster="ceph"):
     """A copy of a node's cinder keyring as it is now: what a retired disk keeps."""
-    path = os.path.join(directory, f"{minion}.cinder.keyring")
-    shutil.copyfile(lab.keyring(minion), path)
+    path = os.path.join(directory, f"{minion}.{cluster}.cinder.keyring")
+    shutil.copyfile(lab.keyring(minion, cluster=cluster), path)
     os.chmod(path, 0o600)
     return path
 
@@ -126,11 +133,11 @@ def node_state(lab, libvirt, minion):
 
 
 @pytest.fixture(scope="module")
-def retire_lab(lab_dir, ceph_lab):
+def retire_lab(lab_dir, ceph_lab, ceph_lab2):
     directory = lab_dir / "retire"
     shared = LibvirtLab(str(directory / "libvirt"))
     own = {minion: LibvirtLab(str(directory / minion / "libvirt")) for minion in ("cmp2", "cmp3")}
-    lab = RetireLab(str(directory), ceph_lab, shared, own)
+    lab = RetireLab(str(directory), ceph_lab, ceph_lab2, shared, own)
     try:
         for libvirt in [shared, *own.values()]:
             libvirt.up()
@@ -148,12 +155,14 @@ def retire_lab(lab_dir, ceph_lab):
 
 
 def test_a_compute_is_retired_after_its_guests_leave_and_its_old_key_stops_working(
-        retire_lab, ceph_lab, ceph_release, tmp_path):
+        retire_lab, ceph_lab, ceph_lab2, ceph_release, tmp_path):
     lab, cmp2 = retire_lab, retire_lab.own_libvirt["cmp2"]
-    old_key = key_of(ceph_lab)
+    old_key, old_dr_key = key_of(ceph_lab), key_of(ceph_lab2)
     old_copy = kept_copy(lab, "cmp2", tmp_path)
+    old_dr_copy = kept_copy(lab, "cmp2", tmp_path, cluster="dr")
     before = node_state(lab, cmp2, "cmp2")
-    assert SECRET_UUID in before[2] and "ceph.client.cinder.keyring" in before[0]
+    assert SECRET_UUID in before[2] and DR_UUID in before[2]
+    assert {"ceph.client.cinder.keyring", "dr.client.cinder.keyring", "dr.conf"} <= set(before[0])
 
     # Still named by the targets: refused before anything.
     steps, _ = lab.retire(["cmp2"])
@@ -197,15 +206,22 @@ def test_a_compute_is_retired_after_its_guests_leave_and_its_old_key_stops_worki
     assert [sid for sid in steps if sid.startswith("retire-ceph-")] == [
         f"retire-ceph-{step}" for step in ("plan", "ready", "stage", "controllers", "computes",
                                            "verify", "commit", "publish", "restart")]
-    new_key = key_of(ceph_lab)
-    assert new_key != old_key
-    assert not ceph_lab.logs_in("client.cinder", old_copy)  # the copy the disk kept
+    assert [sid for sid in steps if sid.startswith("retire-dr-")] == [
+        f"retire-dr-{step}" for step in ("plan", "ready", "stage", "controllers", "computes",
+                                         "verify", "commit", "publish", "restart")]
+    new_key, new_dr_key = key_of(ceph_lab), key_of(ceph_lab2)
+    assert new_key != old_key and new_dr_key != old_dr_key
+    # The copies the disk kept log in no more, on either cluster.
+    assert not ceph_lab.logs_in("client.cinder", old_copy)
+    assert not ceph_lab2.logs_in("client.cinder", old_dr_copy)
     for minion in ("ctl1", "cmp1", "cmp3"):
         assert f"key = {new_key}" in open(lab.keyring(minion)).read(), minion
         assert ceph_lab.logs_in("client.cinder", lab.keyring(minion)), minion
+        assert ceph_lab2.logs_in("client.cinder", lab.keyring(minion, cluster="dr")), minion
     assert new_key == lab.libvirt.virsh("secret-get-value", SECRET_UUID).strip()
+    assert new_dr_key == lab.libvirt.virsh("secret-get-value", DR_UUID).strip()
     files, nova, secrets = node_state(lab, cmp2, "cmp2")
-    assert files == {} and SECRET_UUID not in secrets
+    assert files == {} and SECRET_UUID not in secrets and DR_UUID not in secrets
     assert nova == open(os.path.join(STOCK_CONFIGS, "nova.conf"), "rb").read()
     # Only cinder's key was held there: glance's is untouched.
     assert "retire-ceph-plan" in steps and "client.glance" not in said(steps, "retire-ceph-plan")
@@ -215,12 +231,14 @@ def test_a_compute_is_retired_after_its_guests_leave_and_its_old_key_stops_worki
     assert not failed(steps), failed(steps)
     assert changes(steps) == {}
     assert not [sid for sid in steps if sid.startswith("retire-ceph-")]
-    assert key_of(ceph_lab) == new_key and node_state(lab, cmp2, "cmp2") == after
+    assert key_of(ceph_lab) == new_key and key_of(ceph_lab2) == new_dr_key
+    assert node_state(lab, cmp2, "cmp2") == after
 
 
-def test_a_node_gone_for_good_and_the_last_compute_are_retired(retire_lab, ceph_lab, tmp_path):
+def test_a_node_gone_for_good_and_the_last_compute_are_retired(retire_lab, ceph_lab, ceph_lab2,
+                                                               tmp_path):
     lab = retire_lab
-    old_key = key_of(ceph_lab)
+    old_key, old_dr_key = key_of(ceph_lab), key_of(ceph_lab2)
     copies = {minion: kept_copy(lab, minion, tmp_path) for minion in ("cmp1", "cmp3")}
     lab.minions.pop("cmp3")
     proc.stop_all(lab.piddir, names=["salt-minion-cmp3"])
@@ -239,13 +257,15 @@ def test_a_node_gone_for_good_and_the_last_compute_are_retired(retire_lab, ceph_
     print(f"retiring the last compute and a node that does not answer took {seconds:.0f} s")
     assert not failed(steps), failed(steps)
     assert "retire-ceph-computes" not in steps and "retire-ceph-controllers" in steps
+    assert "retire-dr-computes" not in steps and "retire-dr-controllers" in steps
     assert steps["retire-offline"].comment.startswith("cmp3 did not answer in 40 s")
     assert list(steps["retire-node"].states) == ["cmp1"]
-    new_key = key_of(ceph_lab)
-    assert new_key != old_key
+    assert key_of(ceph_lab) != old_key and key_of(ceph_lab2) != old_dr_key
     for minion, copy in copies.items():
         assert not ceph_lab.logs_in("client.cinder", copy), minion
     assert open(lab.keyring("cmp3")).read() == open(copies["cmp3"]).read()  # nothing waited for
     assert not os.path.exists(lab.keyring("cmp1"))
     assert SECRET_UUID not in lab.libvirt.virsh("secret-list")
+    assert DR_UUID not in lab.libvirt.virsh("secret-list")
     assert ceph_lab.logs_in("client.cinder", lab.keyring("ctl1"))
+    assert ceph_lab2.logs_in("client.cinder", lab.keyring("ctl1", cluster="dr"))
