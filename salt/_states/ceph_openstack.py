@@ -285,9 +285,8 @@ def ceph_conf_absent(name, client=None):
         found = __salt__["openstack_ini.get"](name) or {}
     except CommandExecutionError as exc:
         return _fail(ret, str(exc))
-    left = [f"[{section}] {key}" for section, options in found.items()
-            for key in options if key not in sections.get(section, [])]
-    if left:
+    if any(key not in sections.get(section, [])
+           for section, options in found.items() for key in options):
         return __states__["openstack_ini.options_absent"](name, sections=sections)
     return __states__["file.absent"](name)
 
